@@ -1,0 +1,36 @@
+# vacunometro: see README.md. `make run` runs it; `make test` tests it.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/vacunometro
+PROTOC_GEN_GO := $(shell $(GO) env GOPATH)/bin/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(shell $(GO) env GOPATH)/bin/protoc-gen-go-grpc
+
+.PHONY: run build test test-go proto proto-tools vet fmt
+
+build: $(BIN)
+
+$(BIN): $(shell find cmd internal proto -name '*.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -trimpath -o $(BIN) ./cmd/vacunometro
+
+run: build
+	./$(BIN) up --addr $${ADDR:-127.0.0.1:8080} --data $${DATA:-.vacunometro}
+
+test:
+	./scripts/test.sh
+
+proto-tools:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+# Regenerates proto/vacunometro/v1/*.pb.go; proto/gen_test.go fails when they are stale.
+proto:
+	protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+		-I proto --go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/vacunometro/v1/*.proto
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w cmd internal proto
