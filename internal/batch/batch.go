@@ -1,0 +1,191 @@
+// Package batch provides group commit: concurrent callers' items are gathered
+// into shared writes. A batch is flushed as soon as a flush slot is free, so
+// at low load an item waits for nothing, and under load items accumulate
+// while the slots are busy and share the next write (up to MaxItems).
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("batch: closed")
+
+// Flush writes one batch. It gets its own context (with FlushTimeout), not
+// the callers', so that a caller who gives up does not abort a shared write.
+type Flush[T any] func(ctx context.Context, items []T) error
+
+// Options tune a Batcher.
+type Options struct {
+	MaxItems     int           // flush when this many items wait (default 500)
+	MaxInFlight  int           // concurrent flushes (default 1)
+	Linger       time.Duration // optional extra wait for company when a slot is free (default 0)
+	FlushTimeout time.Duration // per flush (default 30s)
+	QueueSize    int           // pending submissions before Submit blocks (default 4096)
+}
+
+type pending[T any] struct {
+	items []T
+	done  chan error
+}
+
+// Batcher gathers items from concurrent Submit calls into shared flushes.
+type Batcher[T any] struct {
+	flush Flush[T]
+	opts  Options
+	in    chan *pending[T]
+	sem   chan struct{}
+	quit  chan struct{}
+	wg    sync.WaitGroup // the loop and the in-flight flushes
+	mu    sync.RWMutex   // guards closed against Submit
+	close sync.Once
+	// closed is read under mu.
+	closed bool
+}
+
+// New starts a batcher that writes with flush.
+func New[T any](flush Flush[T], opts Options) *Batcher[T] {
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = 500
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 1
+	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = 30 * time.Second
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 4096
+	}
+	b := &Batcher[T]{
+		flush: flush,
+		opts:  opts,
+		in:    make(chan *pending[T], opts.QueueSize),
+		sem:   make(chan struct{}, opts.MaxInFlight),
+		quit:  make(chan struct{}),
+	}
+	b.wg.Add(1)
+	go b.loop()
+	return b
+}
+
+// Submit adds items to the next batch and waits until that batch is written.
+// It returns the flush's error, or ctx's if the caller stops waiting first
+// (the items may still be written: callers must be idempotent).
+func (b *Batcher[T]) Submit(ctx context.Context, items ...T) error {
+	if len(items) == 0 {
+		return nil
+	}
+	p := &pending[T]{items: items, done: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case b.in <- p:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting items, writes what is queued, and waits for every
+// in-flight flush.
+func (b *Batcher[T]) Close() {
+	b.close.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		close(b.in)
+		b.mu.Unlock()
+	})
+	b.wg.Wait()
+}
+
+func (b *Batcher[T]) loop() {
+	defer b.wg.Done()
+	for {
+		first, ok := <-b.in
+		if !ok {
+			return
+		}
+		group := []*pending[T]{first}
+		count := len(first.items)
+		open := true
+		var linger <-chan time.Time
+		var timer *time.Timer
+		if b.opts.Linger > 0 {
+			timer = time.NewTimer(b.opts.Linger)
+			linger = timer.C
+		}
+	gather:
+		for count < b.opts.MaxItems && open {
+			if linger != nil {
+				select {
+				case p, ok := <-b.in:
+					if !ok {
+						open = false
+						break gather
+					}
+					group = append(group, p)
+					count += len(p.items)
+					continue
+				case <-linger:
+					linger = nil
+				}
+			}
+			select {
+			case p, ok := <-b.in:
+				if !ok {
+					open = false
+					break gather
+				}
+				group = append(group, p)
+				count += len(p.items)
+			case b.sem <- struct{}{}:
+				b.start(group, count)
+				group = nil
+				break gather
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if group != nil {
+			b.sem <- struct{}{}
+			b.start(group, count)
+		}
+		if !open {
+			return
+		}
+	}
+}
+
+// start runs one flush; the caller holds a slot in b.sem.
+func (b *Batcher[T]) start(group []*pending[T], count int) {
+	items := make([]T, 0, count)
+	for _, p := range group {
+		items = append(items, p.items...)
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.sem }()
+		ctx, cancel := context.WithTimeout(context.Background(), b.opts.FlushTimeout)
+		err := b.flush(ctx, items)
+		cancel()
+		for _, p := range group {
+			p.done <- err
+		}
+	}()
+}

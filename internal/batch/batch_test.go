@@ -1,0 +1,147 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestEveryItemFlushedOnceAndCallersSeeTheirBatchResult(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	var flushes atomic.Int32
+	release := make(chan struct{})
+	b := New(func(ctx context.Context, items []int) error {
+		n := flushes.Add(1)
+		if n == 1 {
+			<-release // hold the only slot so the rest pile up
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, it := range items {
+			seen[it]++
+		}
+		return nil
+	}, Options{MaxItems: 1000, MaxInFlight: 1})
+	defer b.Close()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- b.Submit(context.Background(), i*2, i*2+1)
+		}(i)
+		if i == 0 {
+			time.Sleep(20 * time.Millisecond) // let the first flush start
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 400 {
+		t.Fatalf("flushed %d distinct items, want 400", len(seen))
+	}
+	for k, v := range seen {
+		if v != 1 {
+			t.Fatalf("item %d flushed %d times", k, v)
+		}
+	}
+	if f := flushes.Load(); f > 10 {
+		t.Fatalf("%d flushes for 200 submissions while the slot was busy: no group commit", f)
+	}
+}
+
+func TestFlushErrorReachesEveryCallerInTheBatch(t *testing.T) {
+	boom := errors.New("boom")
+	b := New(func(ctx context.Context, items []string) error { return boom }, Options{})
+	defer b.Close()
+	if err := b.Submit(context.Background(), "a"); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+}
+
+func TestMaxItemsSplitsBatches(t *testing.T) {
+	var sizes []int
+	var mu sync.Mutex
+	gate := make(chan struct{})
+	b := New(func(ctx context.Context, items []int) error {
+		<-gate
+		mu.Lock()
+		sizes = append(sizes, len(items))
+		mu.Unlock()
+		return nil
+	}, Options{MaxItems: 10, MaxInFlight: 1})
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); _ = b.Submit(context.Background(), i) }(i)
+	}
+	time.Sleep(30 * time.Millisecond)
+	close(gate)
+	wg.Wait()
+	b.Close()
+	total := 0
+	for _, s := range sizes {
+		total += s
+		if s > 10 {
+			t.Fatalf("batch of %d > MaxItems 10", s)
+		}
+	}
+	if total != 50 {
+		t.Fatalf("flushed %d items, want 50", total)
+	}
+}
+
+func TestCloseFlushesQueuedAndRefusesNew(t *testing.T) {
+	var n atomic.Int32
+	b := New(func(ctx context.Context, items []int) error {
+		time.Sleep(5 * time.Millisecond)
+		n.Add(int32(len(items)))
+		return nil
+	}, Options{MaxInFlight: 2})
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = b.Submit(context.Background(), 1) }()
+	}
+	wg.Wait()
+	b.Close()
+	if n.Load() != 20 {
+		t.Fatalf("flushed %d, want 20", n.Load())
+	}
+	if err := b.Submit(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestCallerContextCancelDoesNotAbortSharedFlush(t *testing.T) {
+	started := make(chan struct{})
+	var flushCtxErr atomic.Value
+	b := New(func(ctx context.Context, items []int) error {
+		close(started)
+		time.Sleep(30 * time.Millisecond)
+		flushCtxErr.Store(ctx.Err() == nil)
+		return nil
+	}, Options{})
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	if err := b.Submit(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	b.Close()
+	if ok, _ := flushCtxErr.Load().(bool); !ok {
+		t.Fatal("the shared flush saw the caller's cancellation")
+	}
+}

@@ -1,0 +1,198 @@
+// Package split provides the traffic split: a smooth weighted round-robin
+// over named routes (the nginx algorithm), with weights that can be changed
+// at run time without a restart.
+package split
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// MaxWeight bounds one route's weight.
+const MaxWeight = 1_000_000
+
+// Weights maps a route name to its non-negative weight.
+type Weights map[string]int
+
+// Total is the sum of the weights.
+func (w Weights) Total() int {
+	t := 0
+	for _, v := range w {
+		t += v
+	}
+	return t
+}
+
+// String renders weights as "grpc=34,pubsub=33,redis=33" (names sorted).
+func (w Weights) String() string {
+	names := make([]string, 0, len(w))
+	for n := range w {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + strconv.Itoa(w[n])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Clone returns a copy of w.
+func (w Weights) Clone() Weights {
+	c := make(Weights, len(w))
+	for k, v := range w {
+		c[k] = v
+	}
+	return c
+}
+
+// Parse reads "grpc=34,redis=33,pubsub=33". Spaces are ignored; every name
+// must be in known; a name may appear once; at least one weight must be
+// positive. Names in known but absent from s get weight 0.
+func Parse(s string, known []string) (Weights, error) {
+	w := Weights{}
+	for _, n := range known {
+		w[n] = 0
+	}
+	seen := map[string]bool{}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("split is empty: want e.g. grpc=34,redis=33,pubsub=33")
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("split %q: want name=weight", part)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil {
+			return nil, fmt.Errorf("split %q: weight is not a whole number", part)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("split: route %q given twice", name)
+		}
+		seen[name] = true
+		w[name] = n
+	}
+	return w, Validate(w, known)
+}
+
+// Validate checks names against known and the weights' range.
+func Validate(w Weights, known []string) error {
+	isKnown := map[string]bool{}
+	for _, n := range known {
+		isKnown[n] = true
+	}
+	total := 0
+	for name, v := range w {
+		if !isKnown[name] {
+			return fmt.Errorf("split: unknown route %q (known: %s)", name, strings.Join(known, ", "))
+		}
+		if v < 0 || v > MaxWeight {
+			return fmt.Errorf("split: weight of %q must be between 0 and %d", name, MaxWeight)
+		}
+		total += v
+	}
+	if total == 0 {
+		return errors.New("split: at least one route needs a positive weight")
+	}
+	return nil
+}
+
+// ParseJSON reads {"weights":{"grpc":50,"redis":50}} or {"grpc":50,"redis":50}.
+func ParseJSON(b []byte, known []string) (Weights, error) {
+	var wrapped struct {
+		Weights map[string]int `json:"weights"`
+	}
+	if err := json.Unmarshal(b, &wrapped); err == nil && wrapped.Weights != nil {
+		return complete(wrapped.Weights, known)
+	}
+	var plain map[string]int
+	if err := json.Unmarshal(b, &plain); err != nil {
+		return nil, fmt.Errorf("split: want {\"weights\":{\"grpc\":34,...}}: %w", err)
+	}
+	return complete(plain, known)
+}
+
+func complete(m map[string]int, known []string) (Weights, error) {
+	w := Weights{}
+	for _, n := range known {
+		w[n] = 0
+	}
+	for k, v := range m {
+		w[k] = v
+	}
+	return w, Validate(w, known)
+}
+
+// Splitter picks a route for each record by smooth weighted round-robin:
+// over any window of Total() picks each route gets exactly its weight, and
+// picks are interleaved rather than bunched. Safe for concurrent use.
+type Splitter struct {
+	mu      sync.Mutex
+	names   []string // stable order
+	weights []int
+	current []int
+	total   int
+}
+
+// New returns a splitter with the given weights.
+func New(w Weights) *Splitter {
+	s := &Splitter{}
+	s.Set(w)
+	return s
+}
+
+// Set replaces the weights; the next pick uses them.
+func (s *Splitter) Set(w Weights) {
+	names := make([]string, 0, len(w))
+	for n := range w {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names = names
+	s.weights = make([]int, len(names))
+	s.current = make([]int, len(names))
+	s.total = 0
+	for i, n := range names {
+		s.weights[i] = w[n]
+		s.total += w[n]
+	}
+}
+
+// Weights returns the current weights.
+func (s *Splitter) Weights() Weights {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := make(Weights, len(s.names))
+	for i, n := range s.names {
+		w[n] = s.weights[i]
+	}
+	return w
+}
+
+// Next returns the route for the next record, or "" when every weight is 0.
+func (s *Splitter) Next() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total == 0 {
+		return ""
+	}
+	best := -1
+	for i := range s.names {
+		s.current[i] += s.weights[i]
+		if s.weights[i] > 0 && (best < 0 || s.current[i] > s.current[best]) {
+			best = i
+		}
+	}
+	s.current[best] -= s.total
+	return s.names[best]
+}
