@@ -239,9 +239,8 @@ func (x *DeliverRequest) GetBatch() *RecordBatch {
 
 type DeliverResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Records MongoDB newly stored (the rest were already there: duplicates).
-	Stored        uint32 `protobuf:"varint,1,opt,name=stored,proto3" json:"stored,omitempty"`
-	Duplicates    uint32 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// Records of the request that MongoDB now holds (newly stored or already there).
+	Held          uint32 `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,16 +275,9 @@ func (*DeliverResponse) Descriptor() ([]byte, []int) {
 	return file_vacunometro_v1_records_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *DeliverResponse) GetStored() uint32 {
+func (x *DeliverResponse) GetHeld() uint32 {
 	if x != nil {
-		return x.Stored
-	}
-	return 0
-}
-
-func (x *DeliverResponse) GetDuplicates() uint32 {
-	if x != nil {
-		return x.Duplicates
+		return x.Held
 	}
 	return 0
 }
@@ -312,12 +304,9 @@ const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\vRecordBatch\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.vacunometro.v1.RecordR\arecords\"C\n" +
 	"\x0eDeliverRequest\x121\n" +
-	"\x05batch\x18\x01 \x01(\v2\x1b.vacunometro.v1.RecordBatchR\x05batch\"I\n" +
-	"\x0fDeliverResponse\x12\x16\n" +
-	"\x06stored\x18\x01 \x01(\rR\x06stored\x12\x1e\n" +
-	"\n" +
-	"duplicates\x18\x02 \x01(\rR\n" +
-	"duplicates2X\n" +
+	"\x05batch\x18\x01 \x01(\v2\x1b.vacunometro.v1.RecordBatchR\x05batch\"%\n" +
+	"\x0fDeliverResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\rR\x04held2X\n" +
 	"\n" +
 	"RecordSink\x12J\n" +
 	"\aDeliver\x12\x1e.vacunometro.v1.DeliverRequest\x1a\x1f.vacunometro.v1.DeliverResponseBGZEgithub.com/vacunometro/vacunometro/proto/vacunometro/v1;vacunometrov1b\x06proto3"
