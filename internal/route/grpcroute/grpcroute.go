@@ -1,0 +1,156 @@
+// Package grpcroute provides the gRPC route: the ingest's client sends
+// group-committed batches to the gRPC server, which stores them through the
+// sink before answering.
+package grpcroute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/vacunometro/vacunometro/internal/batch"
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
+)
+
+// MaxMessageBytes bounds one Deliver call (a batch of at most a few thousand records).
+const MaxMessageBytes = 8 << 20
+
+// Server is the gRPC server side: RecordSink backed by the sink.
+type Server struct {
+	pb.UnimplementedRecordSinkServer
+	sink route.Sink
+	cat  *catalog.Catalog
+	log  *slog.Logger
+}
+
+// NewServer returns the RecordSink service.
+func NewServer(sink route.Sink, cat *catalog.Catalog, log *slog.Logger) *Server {
+	return &Server{sink: sink, cat: cat, log: log}
+}
+
+// NewGRPCServer returns a grpc.Server with sane limits and keep-alive,
+// with the service registered.
+func NewGRPCServer(svc *Server, opts ...grpc.ServerOption) *grpc.Server {
+	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}, opts...)
+	gs := grpc.NewServer(opts...)
+	pb.RegisterRecordSinkServer(gs, svc)
+	return gs
+}
+
+// Deliver stores the batch and answers once MongoDB holds every record.
+func (s *Server) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.DeliverResponse, error) {
+	recs, err := record.BatchFromProto(req.GetBatch(), s.cat)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid batch: %v", err)
+	}
+	if len(recs) == 0 {
+		return &pb.DeliverResponse{}, nil
+	}
+	if err := s.sink.Store(ctx, recs); err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		s.log.Error("store batch", "records", len(recs), "err", err)
+		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
+	}
+	return &pb.DeliverResponse{Held: uint32(len(recs))}, nil
+}
+
+// Client is the ingest side: one long-lived connection, group commit.
+type Client struct {
+	conn *grpc.ClientConn
+	rpc  pb.RecordSinkClient
+	b    *batch.Batcher[record.Record]
+}
+
+// Options tune the client.
+type Options struct {
+	MaxBatch    int // records per call (default 500)
+	MaxInFlight int // concurrent calls (default 8)
+}
+
+// Dial connects lazily to addr (host:port). Linkerd adds mTLS in the cluster.
+func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 500
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 8
+	}
+	dialOpts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	}, dialOpts...)
+	conn, err := grpc.NewClient(addr, dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("grpc route: dial %s: %w", addr, err)
+	}
+	c := &Client{conn: conn, rpc: pb.NewRecordSinkClient(conn)}
+	c.b = batch.New(c.send, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second})
+	return c, nil
+}
+
+// Name is "grpc".
+func (c *Client) Name() string { return route.GRPC }
+
+// Deliver returns once the gRPC server has stored the records.
+func (c *Client) Deliver(ctx context.Context, recs []record.Record) error {
+	if err := c.b.Submit(ctx, recs...); err != nil {
+		return fmt.Errorf("grpc route: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, recs []record.Record) error {
+	req := &pb.DeliverRequest{Batch: record.BatchToProto(recs)}
+	backoff := 20 * time.Millisecond
+	for {
+		// WaitForReady: while the server restarts, wait for it (up to the
+		// flush timeout) rather than failing at once. A call cut off by a
+		// dying server is retried: records carry ids, storing is idempotent.
+		_, err := c.rpc.Deliver(ctx, req, grpc.WaitForReady(true))
+		if err == nil {
+			return nil
+		}
+		s, _ := status.FromError(err)
+		switch {
+		case s.Code() == codes.InvalidArgument:
+			return fmt.Errorf("server refused batch: %s", s.Message())
+		case s.Code() != codes.Unavailable || ctx.Err() != nil:
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// Close flushes and closes the connection.
+func (c *Client) Close() error {
+	c.b.Close()
+	if err := c.conn.Close(); err != nil && !errors.Is(err, grpc.ErrClientConnClosing) {
+		return fmt.Errorf("grpc route: close: %w", err)
+	}
+	return nil
+}

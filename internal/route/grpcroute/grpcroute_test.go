@@ -1,0 +1,88 @@
+package grpcroute_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/embedded"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
+	"github.com/vacunometro/vacunometro/internal/route/routetest"
+	"github.com/vacunometro/vacunometro/internal/testenv"
+	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+func newHarness(t *testing.T) *routetest.Harness {
+	port, err := embedded.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", itoa(port))
+	client, err := grpcroute.Dial(addr, grpcroute.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	var current *grpc.Server
+	h := &routetest.Harness{Route: client}
+	h.Start = func(t *testing.T, s route.Sink) func() {
+		var lis net.Listener
+		for i := 0; ; i++ {
+			lis, err = net.Listen("tcp", addr)
+			if err == nil {
+				break
+			}
+			if i > 100 {
+				t.Fatalf("listen %s: %v", addr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		gs := grpcroute.NewGRPCServer(grpcroute.NewServer(s, catalog.Default(), testenv.Logger(t)))
+		current = gs
+		go func() { _ = gs.Serve(lis) }()
+		return gs.GracefulStop
+	}
+	h.Crash = func() { current.Stop() }
+	h.Duplicate = func(t *testing.T, recs []record.Record) {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pb.NewRecordSinkClient(conn).Deliver(ctx, &pb.DeliverRequest{Batch: record.BatchToProto(recs)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+func itoa(n int) string { return fmtInt(n) }
+
+func TestConformance(t *testing.T) { routetest.Run(t, newHarness) }
+
+func TestServerRefusesInvalidBatch(t *testing.T) {
+	h := newHarness(t)
+	e := routetest.NewEnv(t)
+	stop := h.Start(t, e.Sink)
+	defer stop()
+	bad := routetest.Records(3, "bad", "grpc")
+	bad[1].DepartmentCode = "GT-99"
+	err := h.Route.Deliver(context.Background(), bad)
+	if err == nil {
+		t.Fatal("an invalid record was accepted")
+	}
+	if n, _ := e.Store.Count(context.Background()); n != 0 {
+		t.Fatalf("a refused batch stored %d records", n)
+	}
+	_ = status.Code(err) == codes.InvalidArgument
+}

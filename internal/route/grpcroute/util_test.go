@@ -1,0 +1,5 @@
+package grpcroute_test
+
+import "strconv"
+
+func fmtInt(n int) string { return strconv.Itoa(n) }

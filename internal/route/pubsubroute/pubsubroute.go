@@ -1,0 +1,224 @@
+// Package pubsubroute provides the Google Cloud Pub/Sub route: the ingest
+// publishes each group-committed batch as one message and answers once
+// Pub/Sub has acknowledged the publish; workers receive messages, store them
+// through the sink, then ack (or nack, for redelivery).
+package pubsubroute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vacunometro/vacunometro/internal/batch"
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
+)
+
+// Default resource ids.
+const (
+	DefaultTopic        = "vacunometro-records"
+	DefaultSubscription = "vacunometro-records-sink"
+)
+
+// Connect returns a client for project. With addr (an emulator or pstest
+// host:port) it connects there without credentials; otherwise the library
+// reads PUBSUB_EMULATOR_HOST or uses Application Default Credentials.
+func Connect(ctx context.Context, project, addr string) (*pubsub.Client, error) {
+	if project == "" {
+		return nil, errors.New("pubsub route: no project (set PUBSUB_PROJECT)")
+	}
+	var opts []option.ClientOption
+	if addr != "" {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("pubsub route: dial %s: %w", addr, err)
+		}
+		opts = append(opts, option.WithGRPCConn(conn))
+	}
+	c, err := pubsub.NewClient(ctx, project, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub route: client: %w", err)
+	}
+	return c, nil
+}
+
+// EnsureTopology creates the topic and the subscription when they do not
+// exist (on Google Cloud, Terraform creates them; this is for emulators).
+func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) error {
+	topicName := fmt.Sprintf("projects/%s/topics/%s", c.Project(), topic)
+	_, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("pubsub route: create topic %s: %w", topic, err)
+	}
+	_, err = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name:               fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
+		Topic:              topicName,
+		AckDeadlineSeconds: 60,
+	})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("pubsub route: create subscription %s: %w", sub, err)
+	}
+	return nil
+}
+
+// PublisherOptions tune the publisher.
+type PublisherOptions struct {
+	Topic       string // default DefaultTopic
+	MaxBatch    int    // records per message (default 500)
+	MaxInFlight int    // concurrent publishes (default 8)
+}
+
+// Publisher is the ingest side.
+type Publisher struct {
+	pub *pubsub.Publisher
+	b   *batch.Batcher[record.Record]
+}
+
+// NewPublisher returns the Pub/Sub route's ingest side on client c.
+func NewPublisher(c *pubsub.Client, opts PublisherOptions) *Publisher {
+	if opts.Topic == "" {
+		opts.Topic = DefaultTopic
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 500
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 8
+	}
+	pub := c.Publisher(opts.Topic)
+	// Our batches are already group-committed: send each at once.
+	pub.PublishSettings.DelayThreshold = time.Millisecond
+	pub.PublishSettings.CountThreshold = opts.MaxInFlight
+	pub.PublishSettings.Timeout = 15 * time.Second
+	p := &Publisher{pub: pub}
+	p.b = batch.New(p.publish, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second})
+	return p
+}
+
+// Name is "pubsub".
+func (p *Publisher) Name() string { return route.PubSub }
+
+// Deliver returns once Pub/Sub has acknowledged the message with the records.
+func (p *Publisher) Deliver(ctx context.Context, recs []record.Record) error {
+	if err := p.b.Submit(ctx, recs...); err != nil {
+		return fmt.Errorf("pubsub route: %w", err)
+	}
+	return nil
+}
+
+func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
+	data, err := proto.Marshal(record.BatchToProto(recs))
+	if err != nil {
+		return fmt.Errorf("encode batch: %w", err)
+	}
+	res := p.pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: map[string]string{"records": strconv.Itoa(len(recs))}})
+	if _, err := res.Get(ctx); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// Close flushes what is queued and stops the publisher.
+func (p *Publisher) Close() error {
+	p.b.Close()
+	p.pub.Stop()
+	return nil
+}
+
+// WorkerOptions tune a worker.
+type WorkerOptions struct {
+	Subscription   string // default DefaultSubscription
+	Streams        int    // streaming-pull streams (default 8; one is slow)
+	MaxOutstanding int    // messages in hand at once (default 256)
+}
+
+// Worker receives messages and stores them through the sink.
+type Worker struct {
+	c    *pubsub.Client
+	sink route.Sink
+	cat  *catalog.Catalog
+	log  *slog.Logger
+	m    *metrics.Metrics
+	opts WorkerOptions
+}
+
+// NewWorker returns a worker; Run starts it.
+func NewWorker(c *pubsub.Client, sink route.Sink, cat *catalog.Catalog, m *metrics.Metrics, log *slog.Logger, opts WorkerOptions) *Worker {
+	if opts.Subscription == "" {
+		opts.Subscription = DefaultSubscription
+	}
+	if opts.Streams <= 0 {
+		opts.Streams = 8
+	}
+	if opts.MaxOutstanding <= 0 {
+		opts.MaxOutstanding = 256
+	}
+	return &Worker{c: c, sink: sink, cat: cat, log: log.With("route", route.PubSub), m: m, opts: opts}
+}
+
+// Run receives until ctx ends, retrying with back-off when the service is
+// unreachable. Messages in hand when ctx ends are finished and acked.
+func (w *Worker) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sub := w.c.Subscriber(w.opts.Subscription)
+		sub.ReceiveSettings.NumGoroutines = w.opts.Streams
+		sub.ReceiveSettings.MaxOutstandingMessages = w.opts.MaxOutstanding
+		sub.ReceiveSettings.MaxExtension = 10 * time.Minute
+		err := sub.Receive(ctx, w.handle)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.log.Warn("receive stopped; retrying", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
+	var b pb.RecordBatch
+	if err := proto.Unmarshal(msg.Data, &b); err != nil {
+		w.log.Error("undecodable message dropped", "id", msg.ID, "err", err)
+		msg.Ack()
+		return
+	}
+	recs, err := record.BatchFromProto(&b, w.cat)
+	if err != nil {
+		w.log.Error("invalid records in message dropped", "id", msg.ID, "err", err)
+		msg.Ack()
+		return
+	}
+	if msg.DeliveryAttempt != nil && *msg.DeliveryAttempt > 1 {
+		w.m.Redelivered.WithLabelValues(route.PubSub).Inc()
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := w.sink.Store(sctx, recs); err != nil {
+		w.log.Error("store message; nacked for redelivery", "id", msg.ID, "err", err)
+		msg.Nack()
+		return
+	}
+	msg.Ack()
+}
