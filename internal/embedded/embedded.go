@@ -46,7 +46,8 @@ func StartFerretDB(ctx context.Context, dir, addr string, log *slog.Logger) (*Fe
 		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
-		Logger:    log.With("part", "ferretdb"),
+		// FerretDB logs every connection at INFO: keep only its warnings.
+		Logger: slog.New(warnOnly{log.With("part", "ferretdb").Handler()}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ferretdb: %w", err)
@@ -168,4 +169,11 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// warnOnly drops records below WARN.
+type warnOnly struct{ slog.Handler }
+
+func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
 }

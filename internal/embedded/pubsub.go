@@ -24,3 +24,14 @@ func StartPubSub() (*PubSub, error) {
 
 // Stop ends the server.
 func (p *PubSub) Stop() { _ = p.srv.Close() }
+
+// Pending is the number of published messages not yet acknowledged.
+func (p *PubSub) Pending() int {
+	n := 0
+	for _, m := range p.srv.Messages() {
+		if m.Acks == 0 {
+			n++
+		}
+	}
+	return n
+}

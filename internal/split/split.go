@@ -180,7 +180,15 @@ func (s *Splitter) Weights() Weights {
 }
 
 // Next returns the route for the next record, or "" when every weight is 0.
-func (s *Splitter) Next() string {
+func (s *Splitter) Next() string { return s.NextN(1) }
+
+// NextN returns the route for the next n records, which travel together:
+// the round-robin advances by n, so that shares hold by records, not by
+// requests, whatever the batch sizes.
+func (s *Splitter) NextN(n int) string {
+	if n < 1 {
+		n = 1
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.total == 0 {
@@ -188,11 +196,11 @@ func (s *Splitter) Next() string {
 	}
 	best := -1
 	for i := range s.names {
-		s.current[i] += s.weights[i]
+		s.current[i] += s.weights[i] * n
 		if s.weights[i] > 0 && (best < 0 || s.current[i] > s.current[best]) {
 			best = i
 		}
 	}
-	s.current[best] -= s.total
+	s.current[best] -= s.total * n
 	return s.names[best]
 }

@@ -127,3 +127,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSharesHoldByRecordsWithMixedBatchSizes(t *testing.T) {
+	w := Weights{"grpc": 34, "redis": 33, "pubsub": 33}
+	s := New(w)
+	got := map[string]int{}
+	sent := 0
+	for i := 0; sent < 10000; i++ {
+		n := 1 + (i*37)%50
+		got[s.NextN(n)] += n
+		sent += n
+	}
+	for name, weight := range w {
+		want := float64(weight) / float64(w.Total())
+		share := float64(got[name]) / float64(sent)
+		if math.Abs(share-want) > 0.01 {
+			t.Errorf("%s: share %.4f of records, want %.4f±0.01", name, share, want)
+		}
+	}
+}

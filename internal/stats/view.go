@@ -228,7 +228,7 @@ func pct(n, of int64) float64 {
 	if of == 0 {
 		return 0
 	}
-	return math.Round(100*float64(n)/float64(of)*1e4) / 1e4
+	return math.Round(100*float64(n)/float64(of)*1e6) / 1e6
 }
 
 // Count is an independent tally of records, used by rebuild checks and tests

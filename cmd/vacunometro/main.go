@@ -1,0 +1,21 @@
+// Command vacunometro runs vacunometro's parts: `up` runs all of them in one
+// process; the other subcommands run one part each (see internal/app).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vacunometro/vacunometro/internal/app"
+)
+
+func main() {
+	// The first SIGINT or SIGTERM starts a graceful shutdown; a second one
+	// kills the process at once (signal.NotifyContext restores the default).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

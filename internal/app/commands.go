@@ -1,0 +1,276 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vacunometro/vacunometro/internal/httpx"
+	"github.com/vacunometro/vacunometro/internal/ingest"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
+	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
+	"github.com/vacunometro/vacunometro/internal/route/redisroute"
+	"github.com/vacunometro/vacunometro/internal/split"
+)
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// runIngest: the HTTP ingest alone (Cloud Run's ingest tier).
+func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File) error {
+	fs := newFlagSet("ingest", stderr)
+	var sf serverFlags
+	sf.register(fs, set.defaultAddr("8080"))
+	splitFlag := fs.String("split", set.Split, "route weights (SPLIT)")
+	maxRecords := fs.Int("max-records", 1000, "most records in one request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(set, stderr).With("part", "ingest")
+	p := newParts(set, log)
+	defer p.close()
+
+	routes := map[string]route.Route{}
+	c, err := grpcroute.Dial(set.GRPCAddress, grpcroute.Options{})
+	if err != nil {
+		return err
+	}
+	routes[route.GRPC] = c
+	if set.RedisURL != "" {
+		if err := p.openRedis(ctx, set.RedisURL); err != nil {
+			return err
+		}
+		routes[route.Redis] = redisroute.NewProducer(p.rdb, redisroute.ProducerOptions{})
+	}
+	if set.PubSubProject != "" {
+		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
+			return err
+		}
+		routes[route.PubSub] = pubsubroute.NewPublisher(p.ps, pubsubroute.PublisherOptions{Topic: set.PubSubTopic})
+	}
+	p.onClose(func() {
+		for _, r := range routes {
+			_ = r.Close()
+		}
+	})
+	var names []string
+	for _, n := range route.All {
+		if routes[n] != nil {
+			names = append(names, n)
+		}
+	}
+	weights, err := split.Parse(*splitFlag, names)
+	if err != nil {
+		return usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", "))
+	}
+	if p.view != nil {
+		if err := p.view.PublishSplit(ctx, weights); err != nil {
+			log.Warn("publish split", "err", err)
+		}
+	}
+	mux := http.NewServeMux()
+	ingest.New(ingest.Config{
+		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: *maxRecords},
+		Routes:   routes,
+		Splitter: split.New(weights), View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Metrics: p.m, Log: log,
+	}).Register(mux)
+	p.health(mux)
+	srv := httpx.NewServer(mux, log, httpx.ServerOptions{})
+	return ignoreCanceled(httpx.Serve(ctx, srv, sf.addr, sf.grace, func(a net.Addr) {
+		log.Info("ingest listening", "addr", a.String(), "split", weights.String())
+	}))
+}
+
+// runGRPCServer: the gRPC route's server (GKE).
+func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.File) error {
+	fs := newFlagSet("grpc-server", stderr)
+	addr := fs.String("addr", envOr("GRPC_ADDR", "127.0.0.1:50051"), "gRPC listen address (GRPC_ADDR)")
+	healthAddr := fs.String("health-addr", envOr("HEALTH_ADDR", "127.0.0.1:8081"), "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
+	grace := fs.Duration("grace", 15*time.Second, "time to finish in-flight calls on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(set, stderr).With("part", "grpc-server")
+	p := newParts(set, log)
+	defer p.close()
+	if err := p.openStore(ctx, set.MongoURI); err != nil {
+		return err
+	}
+	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		return err
+	}
+	if err := p.openSink(ctx); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("grpc listen %s: %w", *addr, err)
+	}
+	gs := grpcroute.NewGRPCServer(grpcroute.NewServer(p.sink, p.cat, log))
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(lis) }()
+	log.Info("grpc server listening", "addr", lis.Addr().String())
+	mux := http.NewServeMux()
+	p.health(mux)
+	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	go func() {
+		errc <- httpx.Serve(hctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), *healthAddr, *grace, nil)
+	}()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			gs.Stop()
+			return err
+		}
+	}
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(*grace):
+		gs.Stop()
+	}
+	return nil
+}
+
+// runWorker: a route's consumer (GKE).
+func runWorker(ctx context.Context, set Settings, which string, args []string, stderr *os.File) error {
+	fs := newFlagSet("worker "+which, stderr)
+	healthAddr := fs.String("health-addr", envOr("HEALTH_ADDR", "127.0.0.1:8081"), "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
+	consumer := fs.String("consumer", os.Getenv("HOSTNAME"), "consumer name in the Redis group (default host-pid)")
+	claimIdle := fs.Duration("claim-idle", 30*time.Second, "redis: claim entries another consumer left pending this long")
+	streams := fs.Int("streams", 8, "pubsub: streaming-pull streams")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if which != route.Redis && which != route.PubSub {
+		return usageError("unknown worker %q: worker redis | worker pubsub", which)
+	}
+	log := newLogger(set, stderr).With("part", "worker-"+which)
+	p := newParts(set, log)
+	defer p.close()
+	if err := p.openStore(ctx, set.MongoURI); err != nil {
+		return err
+	}
+	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		return err
+	}
+	if err := p.openSink(ctx); err != nil {
+		return err
+	}
+	var run func(context.Context) error
+	switch which {
+	case route.Redis:
+		w := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Consumer: *consumer, ClaimIdle: *claimIdle})
+		run = w.Run
+	case route.PubSub:
+		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
+			return err
+		}
+		w := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: set.PubSubSub, Streams: *streams})
+		run = w.Run
+	}
+	mux := http.NewServeMux()
+	p.health(mux)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := httpx.Serve(ctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), *healthAddr, 5*time.Second, nil); err != nil {
+			log.Error("health server", "err", err)
+		}
+	}()
+	log.Info("worker running", "route", which)
+	err := run(ctx)
+	wg.Wait()
+	return ignoreCanceled(err)
+}
+
+// runRealtime: the WebSocket tier (Cloud Run), with /api/stats and the dashboard.
+func runRealtime(ctx context.Context, set Settings, args []string, stderr *os.File) error {
+	fs := newFlagSet("realtime", stderr)
+	var sf serverFlags
+	sf.register(fs, set.defaultAddr("8090"))
+	web := fs.String("web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(set, stderr).With("part", "realtime")
+	p := newParts(set, log)
+	defer p.close()
+	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		return err
+	}
+	hub, err := p.newHub()
+	if err != nil {
+		return err
+	}
+	hctx, stopHub := context.WithCancel(ctx)
+	defer stopHub()
+	go func() { _ = hub.Run(hctx) }()
+	mux := http.NewServeMux()
+	ing := ingest.New(ingest.Config{View: p.view, Metrics: p.m, Log: log, Splitter: split.New(split.Weights{})})
+	mux.Handle("GET /api/stats", httpx.Instrument(p.m, "stats", http.HandlerFunc(ing.HandleStats)))
+	mux.Handle("GET /ws", hub)
+	p.health(mux)
+	mux.Handle("GET /", webHandler(*web))
+	err = httpx.Serve(ctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), sf.addr, sf.grace, func(a net.Addr) {
+		log.Info("realtime listening", "addr", a.String())
+	})
+	_ = hub.Close()
+	return ignoreCanceled(err)
+}
+
+// runRebuild: recompute the Redis view from MongoDB.
+func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr *os.File) error {
+	fs := newFlagSet("rebuild", stderr)
+	full := fs.Bool("full", true, "delete the view first and recompute it whole (false: only add what is missing)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(set, stderr).With("part", "rebuild")
+	p := newParts(set, log)
+	defer p.close()
+	if err := p.openStore(ctx, set.MongoURI); err != nil {
+		return err
+	}
+	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		return err
+	}
+	n, err := p.store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rebuilding the Redis view from %d records in MongoDB (full=%v)...\n", n, *full)
+	start := time.Now()
+	res, err := p.view.Rebuild(ctx, p.store, *full)
+	if err != nil {
+		return err
+	}
+	total, _ := p.view.Total(ctx)
+	fmt.Fprintf(stdout, "done in %v: scanned %d, newly counted %d, view total %d\n", time.Since(start).Round(time.Millisecond), res.Scanned, res.Counted, total)
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

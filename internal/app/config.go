@@ -1,0 +1,110 @@
+// Package app provides vacunometro's commands: the wiring of the parts into
+// processes (`up` runs them all in one), configured by flags and the
+// environment. cmd/vacunometro is a thin entry point over it.
+package app
+
+import (
+	"cmp"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// Env is the process environment, injectable for tests.
+type Env func(string) string
+
+// Settings common to the commands, from the environment (README, "Configuration").
+type Settings struct {
+	MongoURI       string // MONGODB_URI; empty: embedded FerretDB (up only)
+	MongoDatabase  string // MONGODB_DATABASE
+	RedisURL       string // REDIS_URL; empty: embedded (up only)
+	PubSubProject  string // PUBSUB_PROJECT
+	PubSubEmulator string // PUBSUB_EMULATOR_HOST
+	PubSubTopic    string // PUBSUB_TOPIC
+	PubSubSub      string // PUBSUB_SUBSCRIPTION
+	GRPCAddress    string // GRPC_SERVER_ADDRESS: where the ingest finds the gRPC server
+	Split          string // SPLIT
+	AdminToken     string // ADMIN_TOKEN
+	Port           string // PORT (Cloud Run)
+	LogLevel       string // LOG_LEVEL: debug, info, warn, error
+	LogFormat      string // LOG_FORMAT: text or json
+	AllowedOrigins string // ALLOWED_ORIGINS: comma-separated WebSocket origins
+	WebDir         string // WEB_DIR: the built dashboard
+}
+
+// DefaultSplit spreads records evenly over the three routes.
+const DefaultSplit = "grpc=34,redis=33,pubsub=33"
+
+func loadSettings(env Env) Settings {
+	return Settings{
+		MongoURI:       env("MONGODB_URI"),
+		MongoDatabase:  cmp.Or(env("MONGODB_DATABASE"), "vacunometro"),
+		RedisURL:       env("REDIS_URL"),
+		PubSubProject:  env("PUBSUB_PROJECT"),
+		PubSubEmulator: env("PUBSUB_EMULATOR_HOST"),
+		PubSubTopic:    cmp.Or(env("PUBSUB_TOPIC"), "vacunometro-records"),
+		PubSubSub:      cmp.Or(env("PUBSUB_SUBSCRIPTION"), "vacunometro-records-sink"),
+		GRPCAddress:    cmp.Or(env("GRPC_SERVER_ADDRESS"), "127.0.0.1:50051"),
+		Split:          cmp.Or(env("SPLIT"), DefaultSplit),
+		AdminToken:     env("ADMIN_TOKEN"),
+		Port:           env("PORT"),
+		LogLevel:       cmp.Or(env("LOG_LEVEL"), "info"),
+		LogFormat:      cmp.Or(env("LOG_FORMAT"), "text"),
+		AllowedOrigins: env("ALLOWED_ORIGINS"),
+		WebDir:         cmp.Or(env("WEB_DIR"), "webapp/dist"),
+	}
+}
+
+// defaultAddr is where an HTTP command listens: on Cloud Run (PORT set) all
+// interfaces, as its contract requires; otherwise loopback only.
+func (s Settings) defaultAddr(localPort string) string {
+	if s.Port != "" {
+		return ":" + s.Port
+	}
+	return "127.0.0.1:" + localPort
+}
+
+func (s Settings) origins() []string {
+	var out []string
+	for _, o := range strings.Split(s.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func newLogger(s Settings, w *os.File) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// common flags every server command shares.
+type serverFlags struct {
+	addr  string
+	grace time.Duration
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet, defaultAddr string) {
+	fs.StringVar(&f.addr, "addr", defaultAddr, "HTTP listen address (PORT sets it to :PORT)")
+	fs.DurationVar(&f.grace, "grace", 15*time.Second, "time to finish in-flight work on SIGTERM")
+}
+
+func usageError(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// UsageError is a bad command line.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }

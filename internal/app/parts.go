@@ -1,0 +1,236 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/httpx"
+	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/realtime"
+	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
+	"github.com/vacunometro/vacunometro/internal/sink"
+	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/store"
+)
+
+// parts holds one process's long-lived clients and what closes them.
+type parts struct {
+	set   Settings
+	log   *slog.Logger
+	m     *metrics.Metrics
+	cat   *catalog.Catalog
+	rdb   *redis.Client
+	store *store.Store
+	view  *stats.View
+	sink  *sink.Sink
+	ps    *pubsub.Client
+
+	mu      sync.Mutex
+	closers []func()
+	checks  map[string]func(context.Context) error
+}
+
+func newParts(set Settings, log *slog.Logger) *parts {
+	return &parts{set: set, log: log, m: metrics.New(), cat: catalog.Default(), checks: map[string]func(context.Context) error{}}
+}
+
+// onClose registers f to run at close, in reverse order of registration.
+func (p *parts) onClose(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closers = append(p.closers, f)
+}
+
+func (p *parts) close() {
+	p.mu.Lock()
+	closers := p.closers
+	p.closers = nil
+	p.mu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+}
+
+func (p *parts) openRedis(ctx context.Context, url string) error {
+	if url == "" {
+		return fmt.Errorf("REDIS_URL is not set")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.PoolSize = 32
+	opts.MinIdleConns = 4
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if err = rdb.Ping(pctx).Err(); err == nil || pctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		_ = rdb.Close()
+		return fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	p.rdb = rdb
+	p.view = stats.NewView(rdb, p.cat)
+	p.onClose(func() { _ = rdb.Close() })
+	p.checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	return nil
+}
+
+func (p *parts) openStore(ctx context.Context, uri string) error {
+	if uri == "" {
+		return fmt.Errorf("MONGODB_URI is not set")
+	}
+	st, err := store.Open(ctx, uri, p.set.MongoDatabase)
+	if err != nil {
+		return err
+	}
+	p.store = st
+	p.onClose(func() { _ = st.Close(context.Background()) })
+	p.checks["mongodb"] = st.Ping
+	return nil
+}
+
+// openSink needs the store and Redis; it also brings the view up to date
+// with MongoDB when it is empty or behind (after a wipe or a crash).
+func (p *parts) openSink(ctx context.Context) error {
+	rebuilt, res, err := p.view.EnsureFresh(ctx, p.store)
+	if err != nil {
+		return fmt.Errorf("check the Redis view against MongoDB: %w", err)
+	}
+	if rebuilt {
+		p.log.Info("rebuilt the Redis view from MongoDB", "scanned", res.Scanned, "counted", res.Counted, "reset", res.Reset)
+	}
+	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{})
+	p.onClose(p.sink.Close)
+	return nil
+}
+
+// openPubSub connects to addr (pstest or an emulator) or, without it, to
+// PUBSUB_EMULATOR_HOST or Google Cloud. ensure creates topic and
+// subscription when missing (emulators; on Google Cloud, Terraform does).
+func (p *parts) openPubSub(ctx context.Context, addr string, ensure bool) error {
+	project := p.set.PubSubProject
+	if project == "" {
+		return fmt.Errorf("PUBSUB_PROJECT is not set")
+	}
+	c, err := pubsubroute.Connect(ctx, project, addr)
+	if err != nil {
+		return err
+	}
+	if ensure {
+		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := pubsubroute.EnsureTopology(ectx, c, p.set.PubSubTopic, p.set.PubSubSub); err != nil {
+			_ = c.Close()
+			return err
+		}
+	}
+	p.ps = c
+	p.onClose(func() { _ = c.Close() })
+	return nil
+}
+
+// snapshotSource is the realtime hub's Source: the view's snapshot as JSON.
+func (p *parts) snapshotSource() realtime.Source {
+	return func(ctx context.Context) ([]byte, error) {
+		s, err := p.view.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(s)
+	}
+}
+
+func (p *parts) newHub() (*realtime.Hub, error) {
+	return realtime.New(realtime.Config{
+		Source:         p.snapshotSource(),
+		Redis:          p.rdb,
+		Channel:        stats.ChangedChannel,
+		AllowedOrigins: p.set.origins(),
+		Unchanged:      realtime.IgnoreKeys("generated_at"),
+		Logger:         p.log.With("part", "realtime"),
+		Registerer:     p.m.Registry,
+	})
+}
+
+// health adds /healthz (the process runs), /readyz (its dependencies answer)
+// and /metrics to mux.
+func (p *parts) health(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		out := map[string]string{}
+		code := http.StatusOK
+		for name, check := range p.checks {
+			if err := check(ctx); err != nil {
+				out[name] = err.Error()
+				code = http.StatusServiceUnavailable
+			} else {
+				out[name] = "ok"
+			}
+		}
+		httpx.WriteJSON(w, code, out)
+	})
+	mux.Handle("GET /metrics", p.m.Handler())
+}
+
+// rebuildHandler serves POST /api/admin/rebuild: recompute the view from MongoDB.
+func (p *parts) rebuildHandler() http.HandlerFunc {
+	return httpx.RequireAdmin(p.set.AdminToken, p.log, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		res, err := p.view.Rebuild(r.Context(), p.store, true)
+		if err != nil {
+			httpx.WriteError(w, http.StatusInternalServerError, "rebuild failed: "+err.Error())
+			return
+		}
+		p.log.Info("view rebuilt on request", "remote", r.RemoteAddr, "scanned", res.Scanned, "took", time.Since(start))
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"scanned": res.Scanned, "counted": res.Counted, "took_ms": time.Since(start).Milliseconds()})
+	})
+}
+
+// webHandler serves the built dashboard from dir, with index.html for
+// unknown paths (a single-page app), or a short page saying how to build it.
+func webHandler(dir string) http.Handler {
+	index := filepath.Join(dir, "index.html")
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(index); err != nil {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>vacunometro</title>
+<h1>vacunometro</h1><p>The dashboard is not built. Run <code>make web</code> (or <code>make run</code>).</p>
+<p>Statistics: <a href="/api/stats">/api/stats</a> · WebSocket: <code>/ws</code></p>`)
+			return
+		}
+		clean := filepath.Clean("/" + r.URL.Path)
+		if clean != "/" {
+			if _, err := os.Stat(filepath.Join(dir, clean)); err != nil && !strings.HasPrefix(clean, "/assets/") {
+				http.ServeFile(w, r, index)
+				return
+			}
+		}
+		if strings.HasPrefix(clean, "/assets/") {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		}
+		files.ServeHTTP(w, r)
+	})
+}
