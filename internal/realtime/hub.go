@@ -63,7 +63,9 @@ type Config struct {
 	// with HTTP 503 and a JSON error.
 	MaxConns int
 	// MaxPerSecond caps snapshots pushed per second (coalescing, trailing
-	// edge: the last change is always delivered).
+	// edge: the last change is always delivered). It is enforced as a token
+	// bucket of 1.25 reads, so notices arriving at exactly this rate with a
+	// little jitter are neither delayed nor merged.
 	MaxPerSecond float64
 	// SendQueue bounds each client's queue of frames not yet written; when it
 	// is full the oldest queued frame is skipped (latest wins).
@@ -341,24 +343,35 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// coalesce turns change hints into at most MaxPerSecond snapshot reads: the
-// first hint after a quiet period is served at once, later ones at the end
-// of the interval (so the last change is always delivered).
+// coalesce turns change hints into at most MaxPerSecond snapshot reads: a
+// hint is served at once when the rate allows, otherwise by a read at the
+// earliest allowed time (trailing edge), which sees every change made until
+// then, so the last change is always delivered.
 func (h *Hub) coalesce(ctx context.Context) {
-	gap := time.Duration(float64(time.Second) / h.cfg.MaxPerSecond)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
 	refresh := time.NewTicker(h.cfg.RefreshInterval)
 	defer refresh.Stop()
-	var last time.Time
-	serve := func() {
+	lim := newBucket(h.cfg.MaxPerSecond, time.Now())
+	try := func() {
+		if wait := lim.take(time.Now()); wait > 0 {
+			timer.Reset(wait)
+			armed = true
+			return
+		}
 		armed = false
-		last = time.Now()
-		if !h.refresh(ctx) && ctx.Err() == nil {
+		pushed, err := h.refresh(ctx)
+		if !pushed {
+			// Only pushes count against the rate: a read that found
+			// nothing new (a periodic refresh, a repeated notice) must not
+			// delay the next change.
+			lim.refund()
+		}
+		if err != nil && ctx.Err() == nil {
 			// The Source failed: try again soon rather than at the next
 			// notice or periodic refresh.
-			timer.Reset(max(gap, retryAfterError))
+			timer.Reset(retryAfterError)
 			armed = true
 		}
 	}
@@ -371,76 +384,106 @@ func (h *Hub) coalesce(ctx context.Context) {
 		case <-refresh.C:
 			h.poke()
 		case <-h.wake:
-			if armed {
-				continue
+			if !armed {
+				try()
 			}
-			if d := time.Until(last.Add(gap)); d > 0 {
-				timer.Reset(d)
-				armed = true
-				continue
-			}
-			serve()
 		case <-timer.C:
-			serve()
+			try()
 		}
 	}
+}
+
+// burstTokens is the read bucket's capacity: one read plus a quarter, so
+// that notices arriving at exactly MaxPerSecond, some a little early, are
+// neither delayed nor merged, while a sustained stream of notices still
+// yields MaxPerSecond reads per second.
+const burstTokens = 1.25
+
+// bucket is a token bucket of snapshot reads.
+type bucket struct {
+	rate   float64 // tokens per second
+	tokens float64
+	at     time.Time
+}
+
+func newBucket(rate float64, now time.Time) *bucket {
+	return &bucket{rate: rate, tokens: burstTokens, at: now}
+}
+
+// refund gives back a token that take spent.
+func (b *bucket) refund() { b.tokens = min(burstTokens, b.tokens+1) }
+
+// take spends a token and returns 0, or returns how long until one is due.
+func (b *bucket) take(now time.Time) time.Duration {
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(burstTokens, b.tokens+d.Seconds()*b.rate)
+		b.at = now
+	}
+	const eps = 1e-6 // timer and float rounding
+	if b.tokens >= 1-eps {
+		b.tokens = max(b.tokens-1, 0)
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 }
 
 // retryAfterError is the pause before re-reading a failed Source.
 const retryAfterError = time.Second
 
 // refresh reads the Source and, if the snapshot changed, broadcasts it. It
-// reports whether the Source could be read.
-func (h *Hub) refresh(ctx context.Context) bool {
+// reports whether it pushed a new snapshot.
+func (h *Hub) refresh(ctx context.Context) (bool, error) {
 	noticed := h.noticeAt.Swap(0)
-	if err := h.fetch(ctx, false); err != nil {
+	pushed, err := h.fetch(ctx, false)
+	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Warn("realtime: read snapshot", "err", err)
 		}
 		if noticed != 0 {
 			h.noticeAt.CompareAndSwap(0, noticed) // still owed
 		}
-		return false
+		return false, err
 	}
 	if noticed != 0 {
 		h.lag.Observe(time.Since(time.Unix(0, noticed)).Seconds())
 	}
-	return true
+	return pushed, nil
 }
 
 // fetch reads the Source and, when the data changed, replaces the cached
-// frame and queues it to every client. With onlyIfEmpty it reads only when no
-// snapshot is cached yet (a client connecting before the first read).
-func (h *Hub) fetch(ctx context.Context, onlyIfEmpty bool) error {
+// frame and queues it to every client; it reports whether it did. With
+// onlyIfEmpty it reads only when no snapshot is cached yet (a client
+// connecting before the first read).
+func (h *Hub) fetch(ctx context.Context, onlyIfEmpty bool) (bool, error) {
 	cached := func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.current != nil
 	}
 	if onlyIfEmpty && cached() {
-		return nil
+		return false, nil
 	}
 	h.fetchMu.Lock()
 	defer h.fetchMu.Unlock()
 	if onlyIfEmpty && cached() {
-		return nil
+		return false, nil
 	}
 	fctx, cancel := context.WithTimeout(ctx, h.cfg.FetchTimeout)
 	data, err := h.cfg.Source(fctx)
 	cancel()
 	if err != nil {
 		h.nSourceErrs.Add(1)
-		return fmt.Errorf("snapshot source: %w", err)
+		return false, fmt.Errorf("snapshot source: %w", err)
 	}
 	h.mu.Lock()
 	cur := h.current
 	h.mu.Unlock()
 	if cur != nil && h.cfg.Unchanged(cur.data, data) {
-		return nil
+		return false, nil
 	}
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
 	if err != nil {
-		return fmt.Errorf("prepare snapshot frame: %w", err)
+		return false, fmt.Errorf("prepare snapshot frame: %w", err)
 	}
 	f := &frame{pm: pm, data: data}
 	h.mu.Lock()
@@ -450,7 +493,7 @@ func (h *Hub) fetch(ctx context.Context, onlyIfEmpty bool) error {
 	}
 	h.mu.Unlock()
 	h.nBroadcasts.Add(1)
-	return nil
+	return true, nil
 }
 
 // subscribe keeps a subscription to the change channel, re-subscribing with
@@ -551,7 +594,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.conns.Add(-1)
 
-	if err := h.fetch(r.Context(), true); err != nil {
+	if _, err := h.fetch(r.Context(), true); err != nil {
 		h.reject("no_snapshot")
 		h.log.Warn("realtime: no snapshot for a new client", "err", err)
 		writeJSONError(w, http.StatusServiceUnavailable, "snapshot unavailable")

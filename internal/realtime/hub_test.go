@@ -108,7 +108,7 @@ func TestSlowAndSilentClientsDoNotDelayOthers(t *testing.T) {
 
 	fast := []*wsClient{readAll(t, url, 0), readAll(t, url, 0), readAll(t, url, 0)}
 	slow := readAll(t, url, 500*time.Millisecond) // answers pings only between frames
-	silent := dial(t, url, nil) // never reads: answers no ping, drains no frame
+	silent := dial(t, url, nil)                   // never reads: answers no ping, drains no frame
 	for _, c := range append(fast, slow) {
 		if s := c.next(t); s != 0 {
 			t.Fatalf("first frame seq %d, want 0", s)
@@ -194,8 +194,9 @@ func TestCoalescing(t *testing.T) {
 	}
 	burst := time.Since(start)
 	seen := c.until(t, 100)
-	// Leading edge + one per interval during the burst + the trailing edge.
-	limit := int(burst.Seconds()*perSecond) + 2
+	// What the rate allows during the burst (a bucket of burstTokens reads)
+	// plus the trailing read after it.
+	limit := int(burstTokens+burst.Seconds()*perSecond) + 1
 	t.Logf("burst of 100 notices over %v -> %d pushes %v", burst.Round(time.Millisecond), len(seen), seen)
 	if len(seen) > limit {
 		t.Errorf("%d pushes for a %v burst; at most %d expected at %d/s", len(seen), burst, limit, perSecond)
@@ -403,5 +404,33 @@ func TestClientQueueKeepsTheLatest(t *testing.T) {
 		if got, want := h.nSkipped.Load(), uint64(len(frames)-size); got != want {
 			t.Errorf("queue %d: skipped %d, want %d", size, got, want)
 		}
+	}
+}
+
+func TestBucket(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name  string
+		takes []int // ms of each take
+		waits []time.Duration
+	}{
+		{"first read at once, then one per 100 ms", []int{0, 10, 20},
+			[]time.Duration{0, 65 * time.Millisecond, 55 * time.Millisecond}},
+		{"steady 10/s with a notice 20 ms early: served at once", []int{0, 100, 200, 280, 400},
+			[]time.Duration{0, 0, 0, 0, 0}},
+		{"sustained stream: no more than the rate", []int{0, 75, 175, 275},
+			[]time.Duration{0, 0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBucket(10, t0)
+			for i, ms := range tt.takes {
+				got := b.take(at(ms)).Round(time.Millisecond)
+				if got != tt.waits[i] {
+					t.Errorf("take %d at %d ms: wait %v, want %v", i, ms, got, tt.waits[i])
+				}
+			}
+		})
 	}
 }
