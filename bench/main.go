@@ -1,0 +1,558 @@
+// Command bench measures vacunometro against ceilings measured in the same
+// run, with the real services: redis-server (AOF, fsync always), FerretDB on
+// SQLite, the Google Pub/Sub emulator, and `vacunometro up` as built by
+// `make build`. Run it with `make bench` (never part of `make test`):
+//
+//	go run ./bench                      # quick: about 2-3 minutes
+//	go run ./bench -e2e 20s -fresh 15s  # the figures in bench/README.md
+//
+// Measurements (each printed in the table, ratios to references of this run):
+//  1. ingest ceiling: a do-nothing JSON handler (the reference) against the
+//     real ingest for each route and the default split, single-record POSTs
+//     from the same keep-alive connections: ingest_ratio_<route>;
+//  2. end to end: records/s stored in MongoDB and counted in /api/stats,
+//     single POSTs and 100-record batches, against raw InsertMany of 1,000
+//     documents into the same MongoDB: e2e_records_per_s, e2e_ratio, store_ratio;
+//  3. freshness: ms from a 202 to a WebSocket snapshot that shows the record,
+//     at half the end-to-end capacity: fresh_p50_ms, fresh_p99_ms;
+//  4. the seed's design (a new gRPC connection, MongoDB client and Redis
+//     connection per request, InsertOne, HMSET) under the same load: vs_seed;
+//  5. peak RSS (VmHWM) of `vacunometro up` during the end-to-end run.
+//
+// At the end it checks that MongoDB and /api/stats hold every accepted
+// record exactly once, and exits 1 when they do not. The last line is
+// `RESULT key=value ...`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vacunometro/vacunometro/internal/store"
+)
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+type config struct {
+	bin, traffic, pubsub, only string
+	conns, batchConns, batch   int
+	storeWorkers, storeBatch   int
+	ingest, e2e, fresh, seed   time.Duration
+	store, settle              time.Duration
+	keep                       bool
+}
+
+func main() {
+	if ok, err := serveMode(os.Args[1:]); ok {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	var c config
+	flag.StringVar(&c.bin, "bin", "bin/vacunometro", "the vacunometro binary (make build)")
+	flag.StringVar(&c.traffic, "traffic", "loadtest/traffic.json", "records to send (the Locust traffic file)")
+	flag.StringVar(&c.pubsub, "pubsub", "auto", "Pub/Sub for the pubsub route: auto (PUBSUB_EMULATOR_HOST, else start the emulator if gcloud is installed, else pstest), emulator, embedded (pstest)")
+	flag.StringVar(&c.only, "only", "ingest,store,e2e,fresh,seed", "measurements to run, comma-separated")
+	flag.IntVar(&c.conns, "conns", 64, "keep-alive connections for single-record POSTs")
+	flag.IntVar(&c.batchConns, "batch-conns", 8, "keep-alive connections for batch POSTs")
+	flag.IntVar(&c.batch, "batch", 100, "records per batch POST")
+	flag.IntVar(&c.storeBatch, "store-batch", 1000, "documents per raw InsertMany")
+	flag.IntVar(&c.storeWorkers, "store-workers", 1, "concurrent raw InsertMany writers")
+	flag.DurationVar(&c.ingest, "ingest", 4*time.Second, "duration of each ingest-ceiling run")
+	flag.DurationVar(&c.e2e, "e2e", 10*time.Second, "duration of each end-to-end run (the issue's figure: 20s)")
+	flag.DurationVar(&c.fresh, "fresh", 8*time.Second, "duration of the freshness run")
+	flag.DurationVar(&c.seed, "seed", 8*time.Second, "duration of the seed baseline run")
+	flag.DurationVar(&c.store, "store", 5*time.Second, "duration of the raw InsertMany run")
+	flag.DurationVar(&c.settle, "settle", 120*time.Second, "longest wait for /api/stats to count every accepted record")
+	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, data)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, c)
+	if err != nil {
+		logf("FAIL: %v", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// row is one line of the table.
+type row struct {
+	name, load       string
+	reqPerS, recPerS float64
+	ratio            string
+	p50, p99         time.Duration
+	errs             int64
+}
+
+type bench struct {
+	c        config
+	svc      *services
+	tr       *traffic
+	database string
+	rows     []row
+	result   []string // key=value, in order
+	expected int64    // records accepted by vacunometro in this run (all generated ids)
+	failures []string
+}
+
+func (b *bench) put(key string, format string, v any) {
+	b.result = append(b.result, key+"="+fmt.Sprintf(format, v))
+}
+
+func (b *bench) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.failures = append(b.failures, msg)
+	logf("FAIL: %s", msg)
+}
+
+func (b *bench) want(m string) bool { return slices.Contains(strings.Split(b.c.only, ","), m) }
+
+func run(ctx context.Context, c config) (int, error) {
+	start := time.Now()
+	needUp := false
+	for _, m := range []string{"ingest", "e2e", "fresh"} {
+		needUp = needUp || slices.Contains(strings.Split(c.only, ","), m)
+	}
+	if _, err := os.Stat(c.bin); err != nil && needUp {
+		return 2, fmt.Errorf("%s: %w (run make build)", c.bin, err)
+	}
+	tr, err := loadTraffic(c.traffic)
+	if err != nil {
+		return 2, err
+	}
+	dir, err := os.MkdirTemp("", "vac-bench-")
+	if err != nil {
+		return 2, fmt.Errorf("temp dir: %w", err)
+	}
+	if c.keep {
+		logf("files in %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	svc, err := startServices(ctx, dir, c.pubsub)
+	if err != nil {
+		return 2, err
+	}
+	defer svc.stop()
+	b := &bench{c: c, svc: svc, tr: tr, database: fmt.Sprintf("vacbench_%d", time.Now().Unix())}
+	logf("pubsub: %s; database %s; %d records in %s", svc.pubsubNote, b.database, len(tr.raw), c.traffic)
+
+	if err := b.measure(ctx); err != nil {
+		return 1, err
+	}
+	b.print(time.Since(start))
+	if len(b.failures) > 0 {
+		return 1, fmt.Errorf("%d check(s) failed: %s", len(b.failures), strings.Join(b.failures, "; "))
+	}
+	return 0, nil
+}
+
+func (b *bench) measure(ctx context.Context) error {
+	c := b.c
+	singles := b.tr.singles()
+	single := func(url string, d time.Duration) loadSpec {
+		return loadSpec{URL: url, Bodies: singles, PerBody: 1, Conns: c.conns, Duration: d, CheckIDs: true}
+	}
+
+	// 1. Ingest ceiling.
+	var refRPS float64
+	if b.want("ingest") || b.want("e2e") || b.want("seed") {
+		r, err := b.reference(ctx, single, "reference (do-nothing JSON handler)")
+		if err != nil {
+			return err
+		}
+		refRPS = r.rps()
+	}
+	if b.want("ingest") {
+		for _, sp := range []struct{ name, split string }{
+			{"grpc", "grpc=100,redis=0,pubsub=0"},
+			{"redis", "grpc=0,redis=100,pubsub=0"},
+			{"pubsub", "grpc=0,redis=0,pubsub=100"},
+			{"default", ""},
+		} {
+			up, err := startUp(ctx, c.bin, b.svc, b.database, sp.split, "ingest-"+sp.name)
+			if err != nil {
+				return err
+			}
+			logf("ingest %s: %d connections, single-record POSTs for %s", sp.name, c.conns, c.ingest)
+			r := runLoad(ctx, single(up.url+"/api/records", c.ingest))
+			b.add(row{name: "ingest " + sp.name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns)}, r, refRPS)
+			b.put("ingest_rps_"+sp.name, "%.0f", r.rps())
+			b.put("ingest_ratio_"+sp.name, "%.2f", r.rps()/refRPS)
+			b.expected += r.Records
+			if _, err := b.settled(ctx, up.url, b.expected); err != nil {
+				b.fail("ingest %s: %v", sp.name, err)
+			}
+			if err := up.stop(30 * time.Second); err != nil {
+				b.fail("ingest %s: %v", sp.name, err)
+			}
+		}
+	}
+
+	// 2a. Storage ceiling.
+	var storeRate float64
+	if b.want("store") || b.want("e2e") {
+		logf("storage ceiling: InsertMany of %d documents, %d writer(s), for %s", c.storeBatch, c.storeWorkers, c.store)
+		sr, err := rawInsertMany(ctx, b.svc.mongoURI, b.database+"_raw", b.tr.records, c.storeBatch, c.storeWorkers, c.store)
+		if err != nil {
+			return err
+		}
+		storeRate = sr.rate()
+		b.rows = append(b.rows, row{name: "MongoDB InsertMany (storage ceiling)",
+			load: fmt.Sprintf("%d docs/op, %d writer", c.storeBatch, c.storeWorkers), recPerS: storeRate, ratio: "1.00 (store)"})
+		b.put("store_docs_per_s", "%.0f", storeRate)
+	}
+
+	// 2b. End to end, 3. freshness, 5. memory: one `up` with the default split.
+	var e2eSingle float64
+	if b.want("e2e") || b.want("fresh") {
+		up, err := startUp(ctx, c.bin, b.svc, b.database, "", "e2e")
+		if err != nil {
+			return err
+		}
+		defer up.stop(30 * time.Second)
+		if err := resetPeakRSS(up.pid()); err != nil {
+			logf("warning: cannot reset peak RSS: %v", err)
+		}
+		if b.want("e2e") {
+			var err error
+			e2eSingle, err = b.endToEnd(ctx, up, single(up.url+"/", c.e2e), "e2e single", refRPS, storeRate)
+			if err != nil {
+				return err
+			}
+			batchSpec := loadSpec{URL: up.url + "/api/records", Bodies: b.tr.batches(64, c.batch), PerBody: c.batch,
+				Conns: c.batchConns, Duration: c.e2e, CheckIDs: true}
+			e2eBatch, err := b.endToEnd(ctx, up, batchSpec, "e2e batch", refRPS, storeRate)
+			if err != nil {
+				return err
+			}
+			best := max(e2eSingle, e2eBatch)
+			b.put("e2e_records_per_s_single", "%.0f", e2eSingle)
+			b.put("e2e_records_per_s_batch", "%.0f", e2eBatch)
+			b.put("e2e_records_per_s", "%.0f", best)
+			b.put("e2e_ratio", "%.2f", best/refRPS)
+			b.put("e2e_ratio_single", "%.2f", e2eSingle/refRPS)
+			b.put("store_ratio", "%.2f", best/storeRate)
+			b.put("store_ratio_single", "%.2f", e2eSingle/storeRate)
+			if rss, err := peakRSS(up.pid()); err == nil {
+				b.put("peak_rss_mb_up", "%.0f", rss)
+			}
+		}
+		if b.want("fresh") {
+			if err := b.freshness(ctx, up, e2eSingle); err != nil {
+				return err
+			}
+		}
+		if err := b.account(ctx, up); err != nil {
+			return err
+		}
+		if err := up.stop(30 * time.Second); err != nil {
+			b.fail("%v", err)
+		}
+	}
+	for _, p := range b.svc.procs {
+		if p.name == "ferretdb" {
+			if rss, err := peakRSS(p.pid()); err == nil {
+				b.put("peak_rss_mb_ferretdb", "%.0f", rss)
+			}
+		}
+	}
+
+	// 4. The seed's design, same servers, same load.
+	if b.want("seed") {
+		if err := b.seedBaseline(ctx, single, e2eSingle); err != nil {
+			return err
+		}
+	}
+	if refRPS > 0 {
+		b.put("ref_rps", "%.0f", refRPS)
+	}
+	return nil
+}
+
+// reference runs the do-nothing handler in a child process and loads it.
+func (b *bench) reference(ctx context.Context, single func(string, time.Duration) loadSpec, name string) (loadResult, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return loadResult{}, err
+	}
+	p, err := startSelf(ctx, b.svc.dir, "reference", "http://"+addr+"/readyz", "serve-ref", "-addr", addr)
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer p.stop(5 * time.Second)
+	logf("%s: %d connections, single-record POSTs for %s", name, b.c.conns, b.c.ingest)
+	r := runLoad(ctx, single("http://"+addr+"/api/records", b.c.ingest))
+	if r.Errors > 0 || r.Requests == 0 {
+		return r, fmt.Errorf("reference handler: %d errors, %d requests: %s", r.Errors, r.Requests, r.FirstErr)
+	}
+	b.add(row{name: name, load: fmt.Sprintf("1 rec/req, %d conns", b.c.conns), ratio: "1.00 (ref)"}, r, 0)
+	return r, nil
+}
+
+// add appends a table row for a load result.
+func (b *bench) add(rw row, r loadResult, ref float64) {
+	rw.reqPerS, rw.recPerS, rw.p50, rw.p99, rw.errs = r.rps(), r.recPerS(), r.P50, r.P99, r.Errors
+	if ref > 0 && rw.ratio == "" {
+		rw.ratio = fmt.Sprintf("%.2f", r.rps()/ref)
+	}
+	if r.Errors > 0 {
+		b.fail("%s: %d failed requests (first: %s)", rw.name, r.Errors, r.FirstErr)
+	}
+	b.rows = append(b.rows, rw)
+}
+
+// endToEnd loads up with spec and returns records/s from the start of the
+// load until /api/stats counted every accepted record.
+func (b *bench) endToEnd(ctx context.Context, up *upProc, spec loadSpec, name string, refRPS, storeRate float64) (float64, error) {
+	logf("%s: %d connections, %d record(s) per POST, for %s", name, spec.Conns, spec.PerBody, spec.Duration)
+	t0 := time.Now()
+	r := runLoad(ctx, spec)
+	b.expected += r.Records
+	done, err := b.settled(ctx, up.url, b.expected)
+	if err != nil {
+		b.fail("%s: %v", name, err)
+		return 0, nil
+	}
+	elapsed := done.Sub(t0)
+	rate := float64(r.Records) / elapsed.Seconds()
+	logf("%s: %d records accepted in %s, all counted after %s: %.0f records/s",
+		name, r.Records, r.Elapsed.Round(time.Millisecond), elapsed.Round(time.Millisecond), rate)
+	rw := row{name: name + " (stored+counted)", load: fmt.Sprintf("%d rec/req, %d conns", spec.PerBody, spec.Conns)}
+	b.add(rw, r, 0)
+	last := &b.rows[len(b.rows)-1]
+	last.recPerS = rate
+	last.ratio = fmt.Sprintf("%.2f ref, %.2f store", rate/refRPS, rate/storeRate)
+	return rate, nil
+}
+
+// freshness paces single POSTs at half the end-to-end capacity and times
+// each 202 to the WebSocket snapshot that shows it.
+func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) error {
+	if capacity <= 0 {
+		capacity = 1000
+		logf("fresh: no end-to-end figure; pacing at %.0f records/s", capacity/2)
+	}
+	rate := capacity / 2
+	base, err := statsTotal(up.url)
+	if err != nil {
+		return err
+	}
+	w, err := watchWS(ctx, up.url)
+	if err != nil {
+		return err
+	}
+	if err := w.waitTotal(ctx, base, 10*time.Second); err != nil {
+		w.close()
+		return fmt.Errorf("fresh: first snapshot: %w", err)
+	}
+	a := newAcks()
+	spec := loadSpec{URL: up.url + "/", Bodies: b.tr.singles(), PerBody: 1, Conns: b.c.conns,
+		Duration: b.c.fresh, Rate: rate, CheckIDs: true, OnSuccess: a.add}
+	logf("fresh: %.0f single-record POSTs/s (half of %.0f) for %s, watching /ws", rate, capacity, b.c.fresh)
+	r := runLoad(ctx, spec)
+	b.expected += r.Records
+	werr := w.waitTotal(ctx, base+r.Records, b.c.settle)
+	frames := w.close()
+	if werr != nil {
+		b.fail("fresh: %v", werr)
+	}
+	f := measureFreshness(a, frames, base)
+	rw := row{name: "freshness (202 -> /ws)", load: fmt.Sprintf("paced %.0f/s, %d conns", rate, b.c.conns)}
+	b.add(rw, r, 0)
+	last := &b.rows[len(b.rows)-1]
+	last.p50, last.p99 = quantile(f.ByTotal, 0.5), quantile(f.ByTotal, 0.99)
+	last.ratio = fmt.Sprintf("%d frames", len(frames))
+	if r.Late > 0 {
+		logf("fresh: %d requests could not be sent on time (the generator or server fell behind)", r.Late)
+	}
+	if f.Missing > 0 {
+		b.fail("fresh: %d acknowledged requests never showed in a snapshot", f.Missing)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.put("fresh_rate", "%.0f", rate)
+	b.put("fresh_p50_ms", "%.0f", ms(quantile(f.ByTotal, 0.5)))
+	b.put("fresh_p99_ms", "%.0f", ms(quantile(f.ByTotal, 0.99)))
+	if len(f.ByLatest) > 0 {
+		logf("fresh: by id in \"latest\" (%d records caught): p50 %.0f ms, p99 %.0f ms", len(f.ByLatest),
+			ms(quantile(f.ByLatest, 0.5)), ms(quantile(f.ByLatest, 0.99)))
+		b.put("fresh_latest_p99_ms", "%.0f", ms(quantile(f.ByLatest, 0.99)))
+	}
+	if _, err := b.settled(ctx, up.url, b.expected); err != nil {
+		b.fail("fresh: %v", err)
+	}
+	return nil
+}
+
+// account checks that MongoDB and /api/stats hold every accepted record once.
+func (b *bench) account(ctx context.Context, up *upProc) error {
+	total, err := statsTotal(up.url)
+	if err != nil {
+		return err
+	}
+	stored, err := countDocs(ctx, b.svc.mongoURI, b.database, store.Collection)
+	if err != nil {
+		return err
+	}
+	lost := max(0, b.expected-min(stored, total))
+	double := max(0, total-stored)
+	extra := max(0, stored-b.expected)
+	logf("accounting: %d accepted, %d in MongoDB, %d in /api/stats", b.expected, stored, total)
+	b.put("accepted", "%d", b.expected)
+	b.put("stored", "%d", stored)
+	b.put("counted", "%d", total)
+	b.put("lost", "%d", lost)
+	b.put("double_counted", "%d", double)
+	if lost != 0 || double != 0 || extra != 0 || total != b.expected {
+		b.fail("accounting: %d accepted, %d stored, %d counted (lost %d, double %d, unacknowledged %d)",
+			b.expected, stored, total, lost, double, extra)
+	}
+	return nil
+}
+
+// seedBaseline runs the seed's design under the same single-record load.
+func (b *bench) seedBaseline(ctx context.Context, single func(string, time.Duration) loadSpec, ours float64) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	gaddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	db := b.database + "_seed"
+	host, _, _ := strings.Cut(strings.TrimPrefix(b.svc.redisURL, "redis://"), "/")
+	p, err := startSelf(ctx, b.svc.dir, "seed", "http://"+addr+"/readyz", "serve-seed",
+		"-addr", addr, "-grpc", gaddr, "-mongo", b.svc.mongoURI, "-redis", host, "-db", db)
+	if err != nil {
+		return err
+	}
+	defer p.stop(10 * time.Second)
+	logf("seed baseline: %d connections, single-record POSTs for %s", b.c.conns, b.c.seed)
+	spec := single("http://"+addr+"/", b.c.seed)
+	spec.Accept, spec.CheckIDs = http.StatusOK, false
+	t0 := time.Now()
+	r := runLoad(ctx, spec)
+	elapsed := time.Since(t0)
+	stored, err := countDocs(ctx, b.svc.mongoURI, db, "users")
+	if err != nil {
+		return err
+	}
+	rate := float64(stored) / elapsed.Seconds()
+	rw := row{name: "seed design (stored)", load: fmt.Sprintf("1 rec/req, %d conns", b.c.conns)}
+	rw.reqPerS, rw.recPerS, rw.p50, rw.p99, rw.errs = r.rps(), rate, r.P50, r.P99, r.Errors
+	b.rows = append(b.rows, rw)
+	if r.Errors > 0 {
+		logf("seed baseline: %d failed requests (first: %s); it stored %d of %d answered", r.Errors, r.FirstErr, stored, r.Requests)
+	}
+	b.put("seed_records_per_s", "%.0f", rate)
+	if ours > 0 && rate > 0 {
+		b.put("vs_seed", "%.1f", ours/rate)
+		b.rows[len(b.rows)-1].ratio = fmt.Sprintf("ours %.1fx", ours/rate)
+	}
+	return nil
+}
+
+// settled waits until /api/stats total reaches want and returns when it did;
+// it fails when the total passes want, stops moving, or settle runs out.
+func (b *bench) settled(ctx context.Context, url string, want int64) (time.Time, error) {
+	deadline := time.Now().Add(b.c.settle)
+	last, lastMove := int64(-1), time.Now()
+	for {
+		total, err := statsTotal(url)
+		now := time.Now()
+		if err == nil {
+			if total == want {
+				return now, nil
+			}
+			if total > want {
+				return now, fmt.Errorf("/api/stats total %d exceeds the %d accepted records", total, want)
+			}
+			if total != last {
+				last, lastMove = total, now
+			}
+		}
+		if now.Sub(lastMove) > 20*time.Second {
+			return now, fmt.Errorf("/api/stats total stuck at %d for 20 s, want %d", last, want)
+		}
+		if now.After(deadline) {
+			return now, fmt.Errorf("/api/stats total %d after %s, want %d", last, b.c.settle, want)
+		}
+		select {
+		case <-ctx.Done():
+			return now, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+var statsClient = &http.Client{Timeout: 5 * time.Second}
+
+func statsTotal(base string) (int64, error) {
+	resp, err := statsClient.Get(base + "/api/stats")
+	if err != nil {
+		return 0, fmt.Errorf("GET /api/stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /api/stats: status %d", resp.StatusCode)
+	}
+	var s struct {
+		Total int64 `json:"total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return 0, fmt.Errorf("GET /api/stats: %w", err)
+	}
+	return s.Total, nil
+}
+
+func (b *bench) print(took time.Duration) {
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tload\treq/s\trecords/s\tratio\tp50 ms\tp99 ms\terrors\t")
+	for _, r := range b.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t\n", r.name, r.load, num(r.reqPerS), r.recPerS, r.ratio,
+			msStr(r.p50), msStr(r.p99), r.errs)
+	}
+	tw.Flush()
+	fmt.Printf("\nservices: redis-server (appendfsync always), FerretDB/SQLite, %s; %d CPUs; took %s\n",
+		b.svc.pubsubNote, runtime.NumCPU(), took.Round(time.Second))
+	status := "ok"
+	if len(b.failures) > 0 {
+		status = "FAIL"
+	}
+	fmt.Printf("RESULT %s checks=%s\n", strings.Join(b.result, " "), status)
+}
+
+func num(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func msStr(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000)
+}
