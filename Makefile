@@ -5,15 +5,24 @@ BIN := bin/vacunometro
 PROTOC_GEN_GO := $(shell $(GO) env GOPATH)/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(shell $(GO) env GOPATH)/bin/protoc-gen-go-grpc
 
-.PHONY: run build test test-go proto proto-tools vet fmt
+.PHONY: run build test proto proto-tools vet fmt web load bench chaos
 
 build: $(BIN)
 
 $(BIN): $(shell find cmd internal proto -name '*.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -trimpath -o $(BIN) ./cmd/vacunometro
 
-run: build
+# Builds what is needed (the binary, the dashboard) and starts everything in one process.
+run: build web
 	./$(BIN) up --addr $${ADDR:-127.0.0.1:8080} --data $${DATA:-.vacunometro}
+
+# The dashboard, rebuilt when its sources change.
+web: webapp/dist/index.html
+
+webapp/dist/index.html: $(shell find webapp/src webapp/index.html webapp/package.json -type f 2>/dev/null)
+	@if [ -f webapp/package.json ]; then \
+		cd webapp && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build; \
+	else echo "no webapp yet"; fi
 
 test:
 	./scripts/test.sh

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every test of vacunometro against the real services (what `make test`
+# runs, and .ci/run after installing what it needs):
+#   - Go: vet, gofmt, unit and integration tests (redis-server per test, FerretDB, the Pub/Sub emulator)
+#   - the deployment checks (deploy/check), the dashboard's unit and browser tests
+# It starts the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set and stops it at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+GO=${GO:-go}
+passed=0; failed=0; failures=()
+step() { # step NAME CMD...: run a suite, count it
+	local name=$1; shift
+	printf '\n=== %s\n' "$name"
+	local t0=$SECONDS
+	if "$@"; then
+		passed=$((passed + 1)); printf -- '--- ok   %s (%ds)\n' "$name" $((SECONDS - t0))
+	else
+		failed=$((failed + 1)); failures+=("$name"); printf -- '--- FAIL %s (%ds)\n' "$name" $((SECONDS - t0))
+	fi
+}
+
+EMU_PGID=""
+cleanup() {
+	if [[ -n "$EMU_PGID" ]]; then kill -- -"$EMU_PGID" 2>/dev/null; fi
+}
+trap cleanup EXIT
+
+if [[ -z "${PUBSUB_EMULATOR_HOST:-}" ]]; then
+	if command -v gcloud >/dev/null; then
+		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		echo "starting the Pub/Sub emulator on 127.0.0.1:$port"
+		setsid gcloud beta emulators pubsub start --host-port="127.0.0.1:$port" --project=local \
+			>"${TMPDIR:-/tmp}/vacunometro-pubsub-emulator.log" 2>&1 &
+		EMU_PGID=$!
+		for _ in $(seq 1 90); do
+			curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
+			sleep 1
+		done
+		if curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1; then
+			export PUBSUB_EMULATOR_HOST="127.0.0.1:$port"
+		else
+			echo "the Pub/Sub emulator did not start; see ${TMPDIR:-/tmp}/vacunometro-pubsub-emulator.log"
+		fi
+	else
+		echo "gcloud not found: Pub/Sub tests will skip (or fail under CI)"
+	fi
+fi
+
+step "gofmt" bash -c '[[ -z "$(gofmt -l cmd internal proto bench 2>/dev/null | tee /dev/stderr)" ]]'
+step "go vet" $GO vet ./...
+step "go build" make -s build
+step "go test" $GO test -count=1 -timeout 20m ./...
+
+if [[ -x deploy/check/run.sh ]]; then
+	step "deployment checks" deploy/check/run.sh
+fi
+if [[ -f webapp/package.json ]]; then
+	if [[ ! -d webapp/node_modules ]]; then (cd webapp && npm ci --no-audit --no-fund); fi
+	step "webapp unit tests" bash -c 'cd webapp && npm test --silent'
+	step "webapp build" bash -c 'cd webapp && npm run build --silent'
+	if grep -q '"e2e"' webapp/package.json; then
+		step "dashboard in Chromium" bash -c "cd webapp && VAC_BIN=$ROOT/bin/vacunometro npm run e2e --silent"
+	fi
+fi
+if [[ -n "${VAC_TEST_EXTRA:-}" ]]; then
+	for extra in $VAC_TEST_EXTRA; do step "$extra" make -s "$extra"; done
+fi
+
+echo
+if ((failed > 0)); then printf 'failed suites: %s\n' "${failures[*]}"; fi
+echo "suites: $passed passed, $failed failed"
+((failed == 0))
