@@ -48,6 +48,8 @@ func AgeBand(age int) string {
 		return AgeBands[0]
 	case age < 18:
 		return AgeBands[1]
+	case age < 30:
+		return AgeBands[2]
 	case age >= 80:
 		return AgeBands[8]
 	default:
