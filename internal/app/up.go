@@ -219,4 +219,3 @@ func localAdminToken(dir string) (string, error) {
 	}
 	return tok, nil
 }
-

@@ -224,4 +224,3 @@ func (s *Server) routeNames() []string {
 	}
 	return names
 }
-
