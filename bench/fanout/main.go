@@ -126,18 +126,19 @@ func makeSnapshot(seq int64, at time.Time, size int) []byte {
 }
 
 type level struct {
-	clients, connected     int
-	msgs                   int64
-	msgsPerSec             float64
-	expected               float64
-	serverCPU, clientCPU   float64 // cores
-	p50, p99, max          time.Duration
-	skipped, dropped, lost uint64
-	missed, disconnected   int64
-	changes                int64
-	connectTime            time.Duration
-	serverSentPerSec       float64
-	broadcasts             uint64
+	clients, connected   int
+	msgs                 int64
+	msgsPerSec           float64
+	expected             float64
+	serverCPU, clientCPU float64 // cores
+	otherCPU, idleCPU    float64 // cores used by other processes, cores idle
+	p50, p99, max        time.Duration
+	skipped, dropped     uint64
+	missed, disconnected int64
+	changes              int64
+	connectTime          time.Duration
+	serverSentPerSec     float64
+	broadcasts           uint64
 }
 
 func runServer(o options) error {
@@ -229,15 +230,16 @@ func runServer(o options) error {
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clients\tconnected\tconnect s\tchanges\tmsgs/s\texpected/s\tdelivered %\tserver CPU\tclient CPU\tp50 ms\tp99 ms\tmax ms\tskipped\tdropped\tmissed\t")
+	fmt.Fprintln(tw, "clients\tconnected\tconnect s\tchanges\tmsgs/s\texpected/s\tdelivered %\tserver CPU\tclient CPU\tothers CPU\tidle CPU\tp50 ms\tp99 ms\tmax ms\tskipped\tdropped\tmissed\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
 			r.clients, r.connected, r.connectTime.Seconds(), r.changes, r.msgsPerSec, r.expected,
-			100*r.msgsPerSec/max(r.expected, 1), r.serverCPU, r.clientCPU,
+			100*r.msgsPerSec/max(r.expected, 1), r.serverCPU, r.clientCPU, r.otherCPU, r.idleCPU,
 			ms(r.p50), ms(r.p99), ms(r.max), r.skipped, r.dropped+uint64(r.disconnected), r.missed)
 	}
 	tw.Flush()
-	fmt.Println("(CPU in cores; skipped = frames a slow client skipped in the hub; dropped = clients disconnected;")
+	fmt.Println("(CPU in cores; others = the rest of the machine during the run, idle = unused;")
+	fmt.Println(" expected/s = connected clients x changes/s; skipped = frames a slow client skipped in the hub; dropped = clients disconnected;")
 	fmt.Println(" missed = changes a client never saw, coalesced away or skipped; lag = change made -> client read)")
 	if len(results) > 1 {
 		base := results[0]
@@ -249,8 +251,8 @@ func runServer(o options) error {
 		}
 	}
 	for _, r := range results {
-		fmt.Printf("RESULT fanout_clients=%d msgs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f server_cpu_cores=%.2f client_cpu_cores=%.2f drops=%d missed=%d\n",
-			r.clients, r.msgsPerSec, ms(r.p50), ms(r.p99), r.serverCPU, r.clientCPU,
+		fmt.Printf("RESULT fanout_clients=%d msgs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f server_cpu_cores=%.2f client_cpu_cores=%.2f others_cpu_cores=%.2f drops=%d missed=%d\n",
+			r.clients, r.msgsPerSec, ms(r.p50), ms(r.p99), r.serverCPU, r.clientCPU, r.otherCPU,
 			r.skipped+r.dropped+uint64(r.disconnected), r.missed)
 	}
 	return nil
@@ -304,6 +306,7 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	busy0, idle0 := machineTicks()
 	cpu0, st0, seq0, t0 := cpuTicks("self"), hub.Stats(), seq.Load(), time.Now()
 	ccpu0 := cpuTicks(strconv.Itoa(cmd.Process.Pid))
 	if _, err := io.WriteString(stdin, "GO\n"); err != nil {
@@ -333,6 +336,7 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 	}
 	ccpu1 := cpuTicks(strconv.Itoa(cmd.Process.Pid))
 	cpu1, st1, seq1, t1 := cpuTicks("self"), hub.Stats(), seq.Load(), time.Now()
+	busy1, idle1 := machineTicks()
 	_ = stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		return r, fmt.Errorf("client process: %w", err)
@@ -348,6 +352,8 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 	r.expected = float64(r.connected) * o.rate
 	r.serverCPU = float64(cpu1-cpu0) / clockTicks / t1.Sub(t0).Seconds()
 	r.clientCPU = float64(ccpu1-ccpu0) / clockTicks / t1.Sub(t0).Seconds()
+	r.otherCPU = max(0, float64(busy1-busy0)/clockTicks/t1.Sub(t0).Seconds()-r.serverCPU-r.clientCPU)
+	r.idleCPU = float64(idle1-idle0) / clockTicks / t1.Sub(t0).Seconds()
 	r.p50, r.p99, r.max = res.dur("p50"), res.dur("p99"), res.dur("max")
 	r.skipped = st1.FramesSkipped - st0.FramesSkipped
 	r.dropped = st1.ClientsDrop - st0.ClientsDrop
@@ -396,6 +402,26 @@ func expectLine(sc *bufio.Scanner, word string) (kv, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("client process ended before %s", word)
+}
+
+// machineTicks returns the busy and idle ticks of all CPUs (/proc/stat).
+func machineTicks() (busy, idle uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		switch {
+		case i == 3 || i == 4: // idle, iowait
+			idle += n
+		case i < 8: // user nice system irq softirq steal (guest time is already in user)
+			busy += n
+		}
+	}
+	return busy, idle
 }
 
 // cpuTicks returns utime+stime of /proc/PID/stat in clock ticks.

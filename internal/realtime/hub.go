@@ -46,9 +46,10 @@ const (
 
 // Config configures a Hub. Only Source is required.
 type Config struct {
-	// Source returns the current snapshot (JSON). It is called at most
-	// MaxPerSecond times per second (plus once per RefreshInterval, and once
-	// when a client connects before any snapshot is cached).
+	// Source returns the current snapshot (JSON). It is read after change
+	// notices (rate-limited with the pushes, see MaxPerSecond), once per
+	// RefreshInterval, after each Redis re-subscription, and when a client
+	// connects before any snapshot is cached; never once per client.
 	Source Source
 	// Redis, if set, is subscribed to Channel for change notices. Without it
 	// the Hub learns of changes only from Notify and the periodic refresh.
@@ -64,14 +65,16 @@ type Config struct {
 	MaxConns int
 	// MaxPerSecond caps snapshots pushed per second (coalescing, trailing
 	// edge: the last change is always delivered). It is enforced as a token
-	// bucket of 1.25 reads, so notices arriving at exactly this rate with a
-	// little jitter are neither delayed nor merged.
+	// bucket of 1.25 pushes, so notices arriving at exactly this rate with a
+	// little jitter are neither delayed nor merged; a read that finds the
+	// snapshot unchanged gives its token back.
 	MaxPerSecond float64
 	// SendQueue bounds each client's queue of frames not yet written; when it
 	// is full the oldest queued frame is skipped (latest wins).
 	SendQueue int
-	// WriteTimeout bounds one frame write; a client that does not read for
-	// that long is dropped.
+	// WriteTimeout bounds one frame write: a client whose socket stays full
+	// for that long is dropped. (A client that reads nothing at all is
+	// usually dropped first by PongWait, since it answers no ping.)
 	WriteTimeout time.Duration
 	// PingInterval is how often a ping is sent; PongWait is how long the
 	// client may stay silent (no pong, no frame) before it is dropped. It must
@@ -174,6 +177,8 @@ type Hub struct {
 	droppedBy    *prometheus.CounterVec
 	rejectedBy   *prometheus.CounterVec
 	subscribedOK atomic.Bool
+	nSubscribes  atomic.Int64  // confirmed subscriptions (1 + re-subscriptions)
+	healthEvery  time.Duration // quiet time on the subscription before a PING
 }
 
 // New validates cfg, applies defaults and returns a Hub.
@@ -227,6 +232,8 @@ func New(cfg Config) (*Hub, error) {
 		clients: make(map[*client]struct{}),
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
+
+		healthEvery: 15 * time.Second,
 	}
 	for _, o := range cfg.AllowedOrigins {
 		o = strings.TrimRight(strings.TrimSpace(o), "/")
@@ -532,11 +539,10 @@ func (h *Hub) subscribeOnce(ctx context.Context, up func()) error {
 		stop()
 		_ = ps.Close()
 	}()
-	const health = 15 * time.Second
 	confirmed := false
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, health)
+		msg, err := ps.ReceiveTimeout(ctx, h.healthEvery)
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if confirmed && !pinged && errors.As(err, &ne) && ne.Timeout() {
@@ -555,6 +561,7 @@ func (h *Hub) subscribeOnce(ctx context.Context, up func()) error {
 			if m.Kind == "subscribe" && !confirmed {
 				confirmed = true
 				h.subscribedOK.Store(true)
+				h.nSubscribes.Add(1)
 				up()
 				h.log.Info("realtime: subscribed to change notices", "channel", h.cfg.Channel)
 				// Changes may have been missed while unsubscribed.

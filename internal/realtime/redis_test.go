@@ -1,8 +1,14 @@
 package realtime
 
 import (
+	"context"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 const snapKey = "test:snapshot"
@@ -87,5 +93,41 @@ func TestRedisRestartIsSurvived(t *testing.T) {
 	}
 	if h.Clients() != 1 {
 		t.Errorf("Clients() = %d, want the client to stay connected through the restart", h.Clients())
+	}
+}
+
+// In-process Redis (miniredis, as `vacunometro up` may use): notices arrive,
+// and the quiet-channel PING keeps the one subscription alive.
+func TestMiniredisNoticesAndHealthPing(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	pub := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = pub.Close() })
+	publish(t, pub, snapKey, 1)
+
+	h, err := New(Config{Source: redisSource(rc, snapKey), Redis: rc, RefreshInterval: time.Hour, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.healthEvery = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { cancel(); <-done; _ = h.Close(); srv.Close() })
+
+	c := readAll(t, "ws"+strings.TrimPrefix(srv.URL, "http"), 0)
+	if s := c.next(t); s != 1 {
+		t.Fatalf("first frame seq %d, want 1", s)
+	}
+	waitSubscribed(t, h)
+	time.Sleep(200 * time.Millisecond) // several quiet-channel PINGs
+	publish(t, pub, snapKey, 2)
+	if s := c.next(t); s != 2 {
+		t.Fatalf("seq %d, want 2", s)
+	}
+	if n := h.nSubscribes.Load(); n != 1 {
+		t.Errorf("subscribed %d times, want 1 (the health PING must not break the subscription)", n)
 	}
 }
