@@ -43,3 +43,11 @@ vet:
 
 fmt:
 	gofmt -l -w cmd internal proto
+
+# Locust, headless, against a local `vacunometro up` (USERS, SPAWN_RATE, DURATION, LOAD_HOST).
+load: build
+	./scripts/load.sh
+
+# Benchmarks against ceilings measured in the same run (never part of `make test`).
+bench: build
+	$(GO) run ./bench $(BENCH_ARGS)
