@@ -230,15 +230,15 @@ func runServer(o options) error {
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clients\tconnected\tconnect s\tchanges\tmsgs/s\texpected/s\tdelivered %\tserver CPU\tclient CPU\tothers CPU\tidle CPU\tp50 ms\tp99 ms\tmax ms\tskipped\tdropped\tmissed\t")
+	fmt.Fprintln(tw, "clients\tconnected\tconnect s\tchanges\tmsgs/s\texpected/s\tdelivered %\tserver CPU\tserver µs/msg\tclient CPU\tothers CPU\tidle CPU\tp50 ms\tp99 ms\tmax ms\tskipped\tdropped\tmissed\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%d\t%.0f\t%.0f\t%.1f\t%.2f\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
 			r.clients, r.connected, r.connectTime.Seconds(), r.changes, r.msgsPerSec, r.expected,
-			100*r.msgsPerSec/max(r.expected, 1), r.serverCPU, r.clientCPU, r.otherCPU, r.idleCPU,
+			100*r.msgsPerSec/max(r.expected, 1), r.serverCPU, usPerMsg(r), r.clientCPU, r.otherCPU, r.idleCPU,
 			ms(r.p50), ms(r.p99), ms(r.max), r.skipped, r.dropped+uint64(r.disconnected), r.missed)
 	}
 	tw.Flush()
-	fmt.Println("(CPU in cores; others = the rest of the machine during the run, idle = unused;")
+	fmt.Println("(CPU in cores; server µs/msg = server CPU time per delivered message; others = the rest of the machine during the run, idle = unused;")
 	fmt.Println(" expected/s = connected clients x changes/s; skipped = frames a slow client skipped in the hub; dropped = clients disconnected;")
 	fmt.Println(" missed = changes a client never saw, coalesced away or skipped; lag = change made -> client read)")
 	if len(results) > 1 {
@@ -251,12 +251,16 @@ func runServer(o options) error {
 		}
 	}
 	for _, r := range results {
-		fmt.Printf("RESULT fanout_clients=%d msgs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f server_cpu_cores=%.2f client_cpu_cores=%.2f others_cpu_cores=%.2f drops=%d missed=%d\n",
-			r.clients, r.msgsPerSec, ms(r.p50), ms(r.p99), r.serverCPU, r.clientCPU, r.otherCPU,
+		fmt.Printf("RESULT fanout_clients=%d msgs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f server_cpu_cores=%.2f server_us_per_msg=%.1f client_cpu_cores=%.2f others_cpu_cores=%.2f drops=%d missed=%d\n",
+			r.clients, r.msgsPerSec, ms(r.p50), ms(r.p99), r.serverCPU, usPerMsg(r), r.clientCPU, r.otherCPU,
 			r.skipped+r.dropped+uint64(r.disconnected), r.missed)
 	}
 	return nil
 }
+
+// usPerMsg is the server's CPU time per delivered message, which depends
+// less on what else the machine runs than the rates do.
+func usPerMsg(r level) float64 { return r.serverCPU * 1e6 / max(r.msgsPerSec, 1) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -599,6 +603,9 @@ func runClients(o options) error {
 	fmt.Printf("DONE msgs=%d window=%s p50=%s p99=%s max=%s missed=%d disconnected=%d\n",
 		st.msgs.Load(), window, st.lag.quantile(0.50), st.lag.quantile(0.99),
 		time.Duration(st.lag.max.Load()), st.missed.Load(), st.disconnected.Load())
+	// Stay connected until the benchmark has read the hub's counters.
+	for in.Scan() {
+	}
 	return nil
 }
 

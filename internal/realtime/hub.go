@@ -762,13 +762,13 @@ func (c *client) writeLoop() {
 		case f := <-c.send:
 			_ = c.conn.SetWriteDeadline(deadline())
 			if err := c.conn.WritePreparedMessage(f.pm); err != nil {
-				c.drop("write", err)
+				c.writeFailed(err)
 				return
 			}
 			h.nSent.Add(1)
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, deadline()); err != nil {
-				c.drop("write", err)
+				c.writeFailed(err)
 				return
 			}
 		case <-c.done:
@@ -787,6 +787,15 @@ func (c *client) writeLoop() {
 			}
 			return
 		}
+	}
+}
+
+// writeFailed ends a client whose write failed: a timeout is a drop (it
+// could not keep up); anything else means the client is already gone.
+func (c *client) writeFailed(err error) {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.drop("write", err)
 	}
 }
 
