@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -33,30 +34,48 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 	fs := newFlagSet("ingest", stderr)
 	var sf serverFlags
 	sf.register(fs, set.defaultAddr("8080"))
-	splitFlag := fs.String("split", set.Split, "route weights (SPLIT)")
+	fs.StringVar(&set.Split, "split", set.Split, "route weights (SPLIT)")
 	maxRecords := fs.Int("max-records", 1000, "most records in one request")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "ingest")
-	p := newParts(set, log)
-	defer p.close()
+	h, closeAll, err := buildIngest(ctx, set, log, *maxRecords)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	srv := httpx.NewServer(h, log, httpx.ServerOptions{})
+	return ignoreCanceled(httpx.Serve(ctx, srv, sf.addr, sf.grace, func(a net.Addr) {
+		log.Info("ingest listening", "addr", a.String(), "split", set.Split)
+	}))
+}
 
+// BuildIngest returns the ingest tier's handler (records, stats, split,
+// health, metrics) and a function that flushes and closes its clients. The
+// Cloud Run function in functions/ingest serves it.
+func BuildIngest(ctx context.Context, env Env, log *slog.Logger) (http.Handler, func(), error) {
+	return buildIngest(ctx, loadSettings(env), log, 1000)
+}
+
+func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords int) (http.Handler, func(), error) {
+	p := newParts(set, log)
+	fail := func(err error) (http.Handler, func(), error) { p.close(); return nil, nil, err }
 	routes := map[string]route.Route{}
 	c, err := grpcroute.Dial(set.GRPCAddress, grpcroute.Options{})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	routes[route.GRPC] = c
 	if set.RedisURL != "" {
 		if err := p.openRedis(ctx, set.RedisURL); err != nil {
-			return err
+			return fail(err)
 		}
 		routes[route.Redis] = redisroute.NewProducer(p.rdb, redisroute.ProducerOptions{})
 	}
 	if set.PubSubProject != "" {
 		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
-			return err
+			return fail(err)
 		}
 		routes[route.PubSub] = pubsubroute.NewPublisher(p.ps, pubsubroute.PublisherOptions{Topic: set.PubSubTopic})
 	}
@@ -71,9 +90,9 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 			names = append(names, n)
 		}
 	}
-	weights, err := split.Parse(*splitFlag, names)
+	weights, err := split.Parse(set.Split, names)
 	if err != nil {
-		return usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", "))
+		return fail(usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", ")))
 	}
 	if p.view != nil {
 		if err := p.view.PublishSplit(ctx, weights); err != nil {
@@ -82,16 +101,13 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 	}
 	mux := http.NewServeMux()
 	ingest.New(ingest.Config{
-		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: *maxRecords},
+		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: maxRecords},
 		Routes:   routes,
 		Splitter: split.New(weights), View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log,
 	}).Register(mux)
 	p.health(mux)
-	srv := httpx.NewServer(mux, log, httpx.ServerOptions{})
-	return ignoreCanceled(httpx.Serve(ctx, srv, sf.addr, sf.grace, func(a net.Addr) {
-		log.Info("ingest listening", "addr", a.String(), "split", weights.String())
-	}))
+	return mux, p.close, nil
 }
 
 // runGRPCServer: the gRPC route's server (GKE).
@@ -207,34 +223,54 @@ func runRealtime(ctx context.Context, set Settings, args []string, stderr *os.Fi
 	fs := newFlagSet("realtime", stderr)
 	var sf serverFlags
 	sf.register(fs, set.defaultAddr("8090"))
-	web := fs.String("web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
+	fs.StringVar(&set.WebDir, "web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "realtime")
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
-		return err
-	}
-	hub, err := p.newHub()
+	h, closeAll, err := buildRealtime(ctx, set, log)
 	if err != nil {
 		return err
 	}
-	hctx, stopHub := context.WithCancel(ctx)
-	defer stopHub()
-	go func() { _ = hub.Run(hctx) }()
+	defer closeAll()
+	return ignoreCanceled(httpx.Serve(ctx, httpx.NewServer(h, log, httpx.ServerOptions{}), sf.addr, sf.grace, func(a net.Addr) {
+		log.Info("realtime listening", "addr", a.String())
+	}))
+}
+
+// BuildRealtime returns the realtime tier's handler (WebSocket, stats, the
+// dashboard, health, metrics) and a function that closes it. The Cloud Run
+// function in functions/realtime serves it.
+func BuildRealtime(ctx context.Context, env Env, log *slog.Logger) (http.Handler, func(), error) {
+	return buildRealtime(ctx, loadSettings(env), log)
+}
+
+func buildRealtime(ctx context.Context, set Settings, log *slog.Logger) (http.Handler, func(), error) {
+	p := newParts(set, log)
+	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		p.close()
+		return nil, nil, err
+	}
+	hub, err := p.newHub()
+	if err != nil {
+		p.close()
+		return nil, nil, err
+	}
+	hctx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hub.Run(hctx) }()
+	p.onClose(func() {
+		_ = hub.Close()
+		stopHub()
+		<-done
+	})
 	mux := http.NewServeMux()
 	ing := ingest.New(ingest.Config{View: p.view, Metrics: p.m, Log: log, Splitter: split.New(split.Weights{})})
 	mux.Handle("GET /api/stats", httpx.Instrument(p.m, "stats", http.HandlerFunc(ing.HandleStats)))
 	mux.Handle("GET /ws", hub)
 	p.health(mux)
-	mux.Handle("GET /", webHandler(*web))
-	err = httpx.Serve(ctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), sf.addr, sf.grace, func(a net.Addr) {
-		log.Info("realtime listening", "addr", a.String())
-	})
-	_ = hub.Close()
-	return ignoreCanceled(err)
+	mux.Handle("GET /", webHandler(set.WebDir))
+	return mux, p.close, nil
 }
 
 // runRebuild: recompute the Redis view from MongoDB.

@@ -14,7 +14,7 @@ import (
 )
 
 // Env is the process environment, injectable for tests.
-type Env func(string) string
+type Env = func(string) string
 
 // Settings common to the commands, from the environment (README, "Configuration").
 type Settings struct {
