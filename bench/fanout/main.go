@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type options struct {
 	maxPerSecond float64
 	size         int
 	dialers      int
+	cpuProfile   string
 }
 
 func main() {
@@ -70,6 +72,7 @@ func main() {
 	flag.Float64Var(&o.maxPerSecond, "max-per-second", 10, "the hub's coalescing limit (Config.MaxPerSecond)")
 	flag.IntVar(&o.size, "size", 2400, "snapshot size in bytes")
 	flag.IntVar(&o.dialers, "dialers", 200, "clients mode: concurrent dials")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the server's CPU profile over the measured runs to this file")
 	flag.Parse()
 
 	raiseNoFile()
@@ -310,6 +313,17 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", o.cpuProfile, n))
+		if err != nil {
+			return r, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	busy0, idle0 := machineTicks()
 	cpu0, st0, seq0, t0 := cpuTicks("self"), hub.Stats(), seq.Load(), time.Now()
 	ccpu0 := cpuTicks(strconv.Itoa(cmd.Process.Pid))
