@@ -235,9 +235,11 @@ func startServices(ctx context.Context, dir string, pubsubMode string) (*service
 
 	// Pub/Sub.
 	switch {
-	case os.Getenv("PUBSUB_EMULATOR_HOST") != "":
+	case pubsubMode != "none" && os.Getenv("PUBSUB_EMULATOR_HOST") != "":
 		s.pubsubHost = os.Getenv("PUBSUB_EMULATOR_HOST")
 		s.pubsubNote = "emulator at PUBSUB_EMULATOR_HOST"
+	case pubsubMode == "none":
+		s.pubsubNote = "no Pub/Sub (not needed)"
 	case pubsubMode == "embedded":
 		s.pubsubNote = "pstest embedded in up"
 	default:
