@@ -190,7 +190,10 @@ func TestSameIDTwiceIsCountedOnce(t *testing.T) {
 	up := start(t, svc.Env, addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
 	ins := inputs(90, "idem")
 	first := sendAll(t, up.URL, ins, "array")
-	// Again, by every route (round-robin spreads the repeats).
+	// Once stored (a queued route answers 202 before its worker stores: a
+	// repeat by a faster route would win the race and own the record)...
+	waitTotal(t, up.URL, int64(len(ins)), 20*time.Second)
+	// ...again, by every route (round-robin spreads the repeats).
 	for i := 0; i < 3; i++ {
 		sendAll(t, up.URL, ins, "single")
 	}
