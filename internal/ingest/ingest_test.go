@@ -1,0 +1,191 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/split"
+)
+
+// memRoute is a route that keeps what it was given, or fails.
+type memRoute struct {
+	name string
+	mu   sync.Mutex
+	got  []record.Record
+	fail error
+}
+
+func (m *memRoute) Name() string { return m.name }
+func (m *memRoute) Close() error { return nil }
+func (m *memRoute) Deliver(ctx context.Context, recs []record.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.got = append(m.got, recs...)
+	return nil
+}
+
+func newServer(t *testing.T, weights split.Weights, failover bool, routes ...*memRoute) *httptest.Server {
+	rs := map[string]route.Route{}
+	for _, r := range routes {
+		rs[r.name] = r
+	}
+	s := New(Config{
+		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
+		Routes:   rs, Splitter: split.New(weights), AdminToken: "tok", Failover: failover,
+		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	mux := http.NewServeMux()
+	s.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const rec = `{"name":"Ana Lopez","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":2}`
+
+func postRec(t *testing.T, url, ct, body string) (*http.Response, map[string]any) {
+	resp, err := http.Post(url, ct, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
+func TestAcceptedOnlyWhenTheRouteTookTheRecords(t *testing.T) {
+	g := &memRoute{name: "grpc"}
+	srv := newServer(t, split.Weights{"grpc": 1}, true, g)
+	resp, out := postRec(t, srv.URL+"/api/records", "application/json", "["+rec+","+rec+"]")
+	if resp.StatusCode != 202 || out["accepted"] != 2.0 || out["route"] != "grpc" {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+	ids := out["ids"].([]any)
+	if len(g.got) != 2 || g.got[0].ID != ids[0] || g.got[1].ID != ids[1] || g.got[0].Route != "grpc" {
+		t.Fatalf("route got %+v, answer ids %v", g.got, ids)
+	}
+}
+
+func TestFailoverToAnotherRouteWithWeight(t *testing.T) {
+	g := &memRoute{name: "grpc", fail: errors.New("down")}
+	r := &memRoute{name: "redis"}
+	p := &memRoute{name: "pubsub"}
+	srv := newServer(t, split.Weights{"grpc": 1, "redis": 1, "pubsub": 0}, true, g, r, p)
+	for i := 0; i < 6; i++ {
+		resp, out := postRec(t, srv.URL+"/", "application/json", rec)
+		if resp.StatusCode != 202 || out["route"] != "redis" {
+			t.Fatalf("request %d: %d %v", i, resp.StatusCode, out)
+		}
+	}
+	if len(r.got) != 6 || len(p.got) != 0 {
+		t.Fatalf("redis got %d, pubsub (weight 0) got %d", len(r.got), len(p.got))
+	}
+}
+
+func TestNoRouteTookThemIs503WithRetryAfter(t *testing.T) {
+	g := &memRoute{name: "grpc", fail: errors.New("down")}
+	srv := newServer(t, split.Weights{"grpc": 1}, true, g)
+	resp, out := postRec(t, srv.URL+"/", "application/json", rec)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || out["error"] == "" {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+}
+
+func TestWithoutFailoverTheChosenRouteAnswers(t *testing.T) {
+	g := &memRoute{name: "grpc", fail: errors.New("down")}
+	r := &memRoute{name: "redis"}
+	srv := newServer(t, split.Weights{"grpc": 1, "redis": 0}, false, g, r)
+	resp, _ := postRec(t, srv.URL+"/", "application/json", rec)
+	if resp.StatusCode != 503 || len(r.got) != 0 {
+		t.Fatalf("%d, redis got %d", resp.StatusCode, len(r.got))
+	}
+}
+
+func TestContentTypes(t *testing.T) {
+	g := &memRoute{name: "grpc"}
+	srv := newServer(t, split.Weights{"grpc": 1}, true, g)
+	tests := []struct {
+		ct   string
+		code int
+	}{
+		{"application/json", 202}, {"application/json; charset=utf-8", 202}, {"application/x-ndjson", 202},
+		{"", 202}, {"text/plain", 415}, {"multipart/form-data; boundary=x", 415}, {"garbage;;", 415},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/records", strings.NewReader(rec))
+		if tt.ct != "" {
+			req.Header.Set("Content-Type", tt.ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("Content-Type %q: %d, want %d", tt.ct, resp.StatusCode, tt.code)
+		}
+	}
+}
+
+func TestSplitAdmin(t *testing.T) {
+	g, r := &memRoute{name: "grpc"}, &memRoute{name: "redis"}
+	srv := newServer(t, split.Weights{"grpc": 1, "redis": 0}, false, g, r)
+	put := func(auth, body string) int {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/api/split", strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		auth, body string
+		code       int
+	}{
+		{"", `{"weights":{"redis":1}}`, 401},
+		{"Bearer nope", `{"weights":{"redis":1}}`, 401},
+		{"Basic dG9rOg==", `{"weights":{"redis":1}}`, 401},
+		{"Bearer tok", `{"weights":{"pubsub":1}}`, 422}, // not configured here
+		{"Bearer tok", `{"weights":{"grpc":0,"redis":0}}`, 422},
+		{"Bearer tok", `not json`, 422},
+		{"Bearer tok", `{"weights":{"grpc":0,"redis":5}}`, 200},
+	} {
+		if code := put(tt.auth, tt.body); code != tt.code {
+			t.Errorf("PUT %q with %q: %d, want %d", tt.body, tt.auth, code, tt.code)
+		}
+	}
+	resp, out := postRec(t, srv.URL+"/", "application/json", rec)
+	if resp.StatusCode != 202 || out["route"] != "redis" {
+		t.Fatalf("after the change: %d %v", resp.StatusCode, out)
+	}
+	getResp, err := http.Get(srv.URL + "/api/split")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Weights map[string]int }
+	_ = json.NewDecoder(getResp.Body).Decode(&body)
+	getResp.Body.Close()
+	if body.Weights["redis"] != 5 || body.Weights["grpc"] != 0 {
+		t.Fatalf("GET /api/split = %v", body.Weights)
+	}
+}
