@@ -1,0 +1,262 @@
+// End-to-end test of the dashboard in a real browser (Debian's chromium via
+// playwright-core) against the real server: `vacunometro up` with its
+// embedded defaults. It builds nothing: it needs webapp/dist (npm run build)
+// and the binary (make build), given as VAC_BIN (default ../bin/vacunometro).
+//
+//   npm run e2e            (node --test e2e/dashboard.e2e.mjs)
+//
+// What a user would notice is asserted: after records are posted, the
+// header totals, the shading of the two departments, the latest records
+// and the route split change without a reload; after the server is killed
+// (SIGKILL) and started again, the page reconnects by itself and shows the
+// same totals. Waits are bounded only so that a broken build fails instead
+// of hanging; the observed delays are printed, not asserted.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const webapp = resolve(here, '..')
+const VAC_BIN = resolve(webapp, process.env.VAC_BIN ?? '../bin/vacunometro')
+const DIST = join(webapp, 'dist')
+const ARTIFACTS = join(here, 'artifacts')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const WAIT_MS = 15_000 // hang guard for each wait, not a speed requirement
+
+const log = (...a) => console.log(...a)
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer()
+    s.unref()
+    s.on('error', rej)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => res(port))
+    })
+  })
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+let port
+let dataDir
+let userDataDir
+let server
+let serverLog
+let context
+let page
+let base
+
+function startServer() {
+  const args = ['up', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--web', DIST]
+  log('starting', VAC_BIN, args.join(' '))
+  const env = { ...process.env }
+  // embedded defaults: no external services, whatever the caller's shell has
+  for (const k of ['MONGODB_URI', 'REDIS_URL', 'PUBSUB_EMULATOR_HOST', 'PORT']) delete env[k]
+  const p = spawn(VAC_BIN, args, { cwd: webapp, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  p.stdout.pipe(serverLog, { end: false })
+  p.stderr.pipe(serverLog, { end: false })
+  p.exited = new Promise((r) => p.on('exit', (code, sig) => r({ code, sig })))
+  return p
+}
+
+async function waitReady(p) {
+  const deadline = Date.now() + 90_000 // first start of the embedded stores can be slow on a busy 2-core box
+  let exited = null
+  p.exited.then((e) => (exited = e))
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`server exited before ready: ${JSON.stringify(exited)}; log: ${join(ARTIFACTS, 'server.log')}`)
+    try {
+      const r = await fetch(`${base}/readyz`)
+      if (r.ok) return
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100)
+  }
+  throw new Error('server not ready in 90 s')
+}
+
+async function killServer(sig = 'SIGKILL') {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return
+  server.kill(sig)
+  await server.exited
+}
+
+async function stats() {
+  const r = await fetch(`${base}/api/stats`)
+  assert.equal(r.status, 200, 'GET /api/stats')
+  return r.json()
+}
+
+/** waitAttr waits until the element's attribute satisfies pred; returns the value and the wait. */
+async function waitAttr(testId, attr, pred, what) {
+  const t0 = Date.now()
+  const loc = page.getByTestId(testId).first()
+  let last
+  while (Date.now() - t0 < WAIT_MS) {
+    last = await loc.getAttribute(attr).catch(() => null)
+    if (last !== null && pred(last)) return { value: last, ms: Date.now() - t0 }
+    await sleep(25)
+  }
+  assert.fail(`${what}: [data-testid=${testId}] ${attr}=${JSON.stringify(last)} never matched`)
+}
+
+before(async () => {
+  assert.ok(existsSync(VAC_BIN), `no server binary at ${VAC_BIN}: run \`make build\` at the repo root, or set VAC_BIN`)
+  assert.ok(existsSync(join(DIST, 'index.html')), 'no webapp/dist: run `npm run build` first')
+  assert.ok(existsSync(CHROMIUM), `no chromium at ${CHROMIUM}: apt-get install -y chromium`)
+  mkdirSync(ARTIFACTS, { recursive: true })
+  serverLog = createWriteStream(join(ARTIFACTS, 'server.log'))
+  port = await freePort()
+  base = `http://127.0.0.1:${port}`
+  dataDir = mkdtempSync(join(tmpdir(), 'vac-e2e-data-'))
+  userDataDir = mkdtempSync(join(tmpdir(), 'vac-e2e-chromium-'))
+  server = startServer()
+  await waitReady(server)
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+  })
+  page = context.pages()[0] ?? (await context.newPage())
+  page.on('console', (m) => {
+    if (m.type() === 'error') log('browser console error:', m.text())
+  })
+})
+
+after(async () => {
+  await context?.close().catch(() => {})
+  await killServer('SIGKILL').catch(() => {})
+  serverLog?.end()
+  for (const d of [dataDir, userDataDir]) if (d) rmSync(d, { recursive: true, force: true })
+})
+
+const RECORDS = [
+  { name: 'Duglas Francisco Avila Torres', location: 'Chimaltenango', age: 19, vaccine_type: 'Sputnik V', n_dose: 1 },
+  { name: 'María José López Pérez', location: 'chimaltenango', age: 34, vaccine_type: 'Moderna', n_dose: 1 },
+  { name: 'Ana Lucía Xol Caal', location: 'Petén', age: 52, vaccine_type: 'Pfizer-BioNTech', n_dose: 1 },
+  { name: 'Pedro Pablo Chub Coc', location: 'El Petén', age: 67, vaccine_type: 'Oxford/AstraZeneca', n_dose: 1 },
+  { name: 'Rosa Elena Ical Choc', location: 'Peten', age: 81, vaccine_type: 'Sputnik V', n_dose: 2 },
+]
+
+let totalsAfterPost
+
+test('the dashboard updates live as records arrive', async () => {
+  await page.goto(base + '/')
+  await waitAttr('connection-status', 'data-status', (v) => v === 'live', 'status live after load')
+  const s0 = await stats()
+  const d0 = Object.fromEntries(s0.departments.map((d) => [d.code, d]))
+  await waitAttr('total-doses', 'data-value', (v) => Number(v) === s0.total, 'initial total')
+  const fill0 = {
+    'GT-04': await page.getByTestId('dept-GT-04').getAttribute('data-fill'),
+    'GT-17': await page.getByTestId('dept-GT-17').getAttribute('data-fill'),
+  }
+  // a marker that a reload would wipe
+  await page.evaluate(() => {
+    window.__noReload = 'still-here'
+  })
+
+  const run = Date.now().toString(36)
+  const body = RECORDS.map((r, i) => ({ ...r, id: `e2e-${run}-${i}` }))
+  const t0 = Date.now()
+  const res = await fetch(`${base}/api/records`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  const accepted = await res.json()
+  assert.equal(res.status, 202, `POST /api/records: ${JSON.stringify(accepted)}`)
+  assert.equal(accepted.accepted, RECORDS.length)
+
+  const want = s0.total + RECORDS.length
+  const total = await waitAttr('total-doses', 'data-value', (v) => Number(v) === want, 'header total')
+  log(`header total ${s0.total} -> ${total.value} shown ${Date.now() - t0} ms after the POST`)
+  await waitAttr('people-vaccinated', 'data-value', (v) => Number(v) === s0.people_vaccinated + 4, 'people with a first dose')
+  await waitAttr('fully-vaccinated', 'data-value', (v) => Number(v) === s0.fully_vaccinated + 1, 'people with the full series')
+
+  // the map: both departments' shaded percentage and colour follow the snapshot
+  const s1 = await stats()
+  const d1 = Object.fromEntries(s1.departments.map((d) => [d.code, d]))
+  assert.equal(d1['GT-04'].people_vaccinated, d0['GT-04'].people_vaccinated + 2)
+  assert.equal(d1['GT-17'].people_vaccinated, d0['GT-17'].people_vaccinated + 2)
+  for (const code of ['GT-04', 'GT-17']) {
+    const pct = d1[code].people_vaccinated_pct
+    assert.ok(pct > d0[code].people_vaccinated_pct, `${code} coverage grew in /api/stats`)
+    const shown = await waitAttr(`dept-${code}`, 'data-value', (v) => Math.abs(Number(v) - pct) < 1e-12, `${code} shading`)
+    log(`${code} shaded at ${shown.value}% (was ${d0[code].people_vaccinated_pct}%)`)
+    const fill = await page.getByTestId(`dept-${code}`).getAttribute('fill')
+    assert.notEqual(fill, '#e4e4e4', `${code} is no longer drawn as "no records"`)
+    if (d0[code].people_vaccinated === 0) assert.notEqual(fill, fill0[code], `${code} changed colour`)
+  }
+  // a department nobody was posted for keeps its value
+  assert.equal(Number(await page.getByTestId('dept-GT-01').getAttribute('data-value')), d1['GT-01'].people_vaccinated_pct)
+
+  // the latest records: ours, newest first, names masked
+  await waitAttr('latest-records', 'data-count', (v) => Number(v) === 5, 'latest list full')
+  const ids = await page.getByTestId('latest-record').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))
+  assert.deepEqual(new Set(ids), new Set(body.map((r) => r.id)), 'the latest list holds the five posted records')
+  const latestText = await page.getByTestId('latest-records').innerText()
+  assert.match(latestText, /Duglas F\. A\. T\./, 'names are masked')
+  assert.doesNotMatch(latestText, /Francisco/, 'full names never reach the page')
+  assert.match(latestText, /Chimaltenango/)
+  assert.match(latestText, /Petén/)
+
+  // the route split: observed counts add up to what was posted; weights are configured
+  const routeTotal = await waitAttr('route-split', 'data-total', (v) => Number(v) === want, 'route split total')
+  log(`route split total ${routeTotal.value}`)
+  const routes = await page
+    .getByTestId('route-split')
+    .locator('li')
+    .evaluateAll((els) => els.map((e) => ({ name: e.dataset.testid, weight: Number(e.dataset.weight), count: Number(e.dataset.count), observed: Number(e.dataset.observed) })))
+  assert.equal(routes.length, s1.routes.length)
+  assert.ok(routes.every((r) => r.weight >= 0))
+  assert.equal(Math.round(routes.reduce((s, r) => s + r.observed, 0)), 100, 'observed shares add up to 100%')
+
+  assert.equal(await page.evaluate(() => window.__noReload), 'still-here', 'the page was not reloaded')
+  totalsAfterPost = { total: want, first: s1.people_vaccinated, full: s1.fully_vaccinated }
+
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
+  await page.setViewportSize({ width: 375, height: 800 })
+  await sleep(200)
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-375.png'), fullPage: true })
+  await page.setViewportSize({ width: 1280, height: 900 })
+  log('screenshots in', ARTIFACTS)
+})
+
+test('the page reconnects by itself after the server is killed and restarted', async () => {
+  assert.ok(totalsAfterPost, 'needs the first test')
+  await killServer('SIGKILL')
+  log('server killed (SIGKILL)')
+  await waitAttr('connection-status', 'data-status', (v) => v === 'reconnecting', 'status after the kill')
+
+  server = startServer()
+  const t0 = Date.now()
+  await waitReady(server)
+  const live = await waitAttr('connection-status', 'data-status', (v) => v === 'live', 'status after the restart')
+  log(`ready after ${Date.now() - t0} ms; page live again ${live.ms} ms after the wait began`)
+  assert.equal(await page.evaluate(() => window.__noReload), 'still-here', 'the page was not reloaded')
+
+  const s = await stats()
+  assert.equal(s.total, totalsAfterPost.total, 'the server kept every record across the kill')
+  await waitAttr('total-doses', 'data-value', (v) => Number(v) === totalsAfterPost.total, 'header total after the restart')
+  await waitAttr('people-vaccinated', 'data-value', (v) => Number(v) === totalsAfterPost.first, 'first doses after the restart')
+  await waitAttr('fully-vaccinated', 'data-value', (v) => Number(v) === totalsAfterPost.full, 'full series after the restart')
+})
