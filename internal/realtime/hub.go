@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,6 +43,7 @@ const (
 	DefaultMaxMessageSize  = 512
 	DefaultRefreshInterval = 5 * time.Second
 	DefaultFetchTimeout    = 5 * time.Second
+	DefaultSendBuffer      = 64 << 10
 )
 
 // Config configures a Hub. Only Source is required.
@@ -81,6 +83,11 @@ type Config struct {
 	// exceed PingInterval.
 	PingInterval time.Duration
 	PongWait     time.Duration
+	// SendBuffer is each connection's kernel send buffer in bytes (SO_SNDBUF;
+	// default 64 KiB, negative = leave the OS's autotuning). It bounds how many
+	// frames pile up unseen in the kernel for a slow client before its
+	// latest-only queue starts skipping frames (and the server memory).
+	SendBuffer int
 	// MaxMessageSize is the read limit for client frames.
 	MaxMessageSize int64
 	// RefreshInterval re-reads the Source periodically so that a missed notice
@@ -209,6 +216,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.PingInterval >= cfg.PongWait {
 		return nil, fmt.Errorf("realtime: PingInterval %v must be shorter than PongWait %v", cfg.PingInterval, cfg.PongWait)
+	}
+	if cfg.SendBuffer == 0 {
+		cfg.SendBuffer = DefaultSendBuffer
 	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -612,6 +622,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.reject("handshake")
 		return // the upgrader has answered
+	}
+	if tcp, ok := conn.NetConn().(*net.TCPConn); ok && h.cfg.SendBuffer > 0 {
+		_ = tcp.SetWriteBuffer(h.cfg.SendBuffer)
 	}
 	c := &client{
 		hub:  h,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +433,72 @@ func TestBucket(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client that reads slower than snapshots change (over a real socket with
+// small buffers, as on a slow network) skips to the latest snapshot instead
+// of falling ever further behind, and stays connected.
+func TestSlowClientSkipsToTheLatest(t *testing.T) {
+	const size = 256 << 10 // each frame overflows the socket buffers
+	var cur atomic.Pointer[[]byte]
+	set := func(seq int) {
+		b, _ := json.Marshal(snap{Seq: seq, Pad: strings.Repeat("x", size)})
+		cur.Store(&b)
+	}
+	set(0)
+	h, url := startHub(t, Config{
+		Source:          func(context.Context) ([]byte, error) { return *cur.Load(), nil },
+		MaxPerSecond:    50,
+		SendBuffer:      16 << 10,
+		WriteTimeout:    5 * time.Second,
+		PingInterval:    time.Second,
+		PongWait:        10 * time.Second,
+		RefreshInterval: time.Hour,
+	})
+	d := websocket.Dialer{
+		HandshakeTimeout: waitFor,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(16 << 10)
+			}
+			return c, err
+		},
+	}
+	conn, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	slow := &wsClient{conn: conn, frames: make(chan []byte, 100), err: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				slow.err <- err
+				return
+			}
+			slow.frames <- b
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	if s := slow.next(t); s != 0 {
+		t.Fatalf("first frame seq %d, want 0", s)
+	}
+
+	const changes = 20
+	for i := 1; i <= changes; i++ {
+		set(i)
+		h.Notify()
+		time.Sleep(30 * time.Millisecond)
+	}
+	seen := slow.until(t, changes)
+	t.Logf("slow client saw %v of %d changes", seen, changes)
+	if len(seen) >= changes {
+		t.Errorf("slow client saw every change %v; want it to skip to the latest", seen)
+	}
+	if st := h.Stats(); st.FramesSkipped == 0 || st.ClientsDrop != 0 || st.Clients != 1 {
+		t.Errorf("Stats() = %+v; want frames skipped, no client dropped, the client still connected", st)
 	}
 }
