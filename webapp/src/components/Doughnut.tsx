@@ -12,7 +12,8 @@ export function Doughnut({ items, title }: { items: NamedCount[]; title: string 
   const titleId = useId()
   const rows = shares(items)
   const total = items.reduce((s, i) => s + i.count, 0)
-  let offset = 0
+  // where each slice starts, in percent of the ring
+  const starts = rows.map((_, i) => rows.slice(0, i).reduce((s, r) => s + r.share, 0))
   const summary = rows.map((r) => `${r.name} ${formatPct(lang, r.share)}`).join(', ')
   return (
     <section className="card" aria-labelledby={titleId} data-testid="vaccines">
@@ -22,7 +23,7 @@ export function Doughnut({ items, title }: { items: NamedCount[]; title: string 
           <circle cx="60" cy="60" r="44" fill="none" stroke="#e4e4e4" strokeWidth="22" />
           {rows.map((r, i) => {
             if (r.share <= 0) return null
-            const el = (
+            return (
               <circle
                 key={r.name}
                 cx="60"
@@ -33,12 +34,10 @@ export function Doughnut({ items, title }: { items: NamedCount[]; title: string 
                 strokeWidth="22"
                 pathLength={100}
                 strokeDasharray={`${r.share} ${100 - r.share}`}
-                strokeDashoffset={-offset}
+                strokeDashoffset={-starts[i]}
                 transform="rotate(-90 60 60)"
               />
             )
-            offset += r.share
-            return el
           })}
           <text x="60" y="58" textAnchor="middle" className="doughnut-total">
             {formatInt(lang, total)}
