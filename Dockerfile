@@ -1,0 +1,32 @@
+# One image for every tier of vacunometro; the subcommand is chosen by the container args:
+#   ingest | realtime | grpc-server | worker redis | worker pubsub   (default: ingest)
+# Static Go binary (CGO_ENABLED=0) on distroless static, running as nonroot (65532), with the
+# built dashboard at /app/webapp/dist (the default --web path, relative to WORKDIR /app).
+#   docker build -t vacunometro:dev .
+#   docker run --rm -p 8080:8080 -e REDIS_URL=... vacunometro:dev ingest
+# deploy/check builds the binary with the same command and flags and runs it (go test there).
+
+FROM node:20-bookworm-slim AS web
+WORKDIR /src/webapp
+COPY webapp/package.json webapp/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY webapp/ ./
+RUN npm run build
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags="-s -w" -o /out/vacunometro ./cmd/vacunometro
+
+FROM gcr.io/distroless/static-debian12:nonroot
+WORKDIR /app
+COPY --from=build /out/vacunometro /app/vacunometro
+COPY --from=web /src/webapp/dist /app/webapp/dist
+USER nonroot:nonroot
+# 8080: HTTP ($PORT) for ingest and realtime; 8081: health and metrics of grpc-server and workers;
+# 50051: gRPC.
+EXPOSE 8080 8081 50051
+ENTRYPOINT ["/app/vacunometro"]
+CMD ["ingest"]
