@@ -61,6 +61,9 @@ func BuildIngest(ctx context.Context, env Env, log *slog.Logger) (http.Handler, 
 func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords int) (http.Handler, func(), error) {
 	p := newParts(set, log)
 	fail := func(err error) (http.Handler, func(), error) { p.close(); return nil, nil, err }
+	if err := p.setupTracing(ctx, "vacunometro-ingest"); err != nil {
+		return fail(err)
+	}
 	routes := map[string]route.Route{}
 	c, err := grpcroute.Dial(set.GRPCAddress, grpcroute.Options{})
 	if err != nil {
@@ -104,7 +107,7 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: maxRecords},
 		Routes:   routes,
 		Splitter: split.New(weights), View: p.view, AdminToken: set.AdminToken, Failover: true,
-		Metrics: p.m, Log: log,
+		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	p.health(mux)
 	return mux, p.close, nil
@@ -122,6 +125,9 @@ func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.
 	log := newLogger(set, stderr).With("part", "grpc-server")
 	p := newParts(set, log)
 	defer p.close()
+	if err := p.setupTracing(ctx, "vacunometro-grpc-server"); err != nil {
+		return err
+	}
 	if err := p.openStore(ctx, set.MongoURI); err != nil {
 		return err
 	}
@@ -135,7 +141,9 @@ func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.
 	if err != nil {
 		return fmt.Errorf("grpc listen %s: %w", *addr, err)
 	}
-	gs := grpcroute.NewGRPCServer(grpcroute.NewServer(p.sink, p.cat, log))
+	gsvc := grpcroute.NewServer(p.sink, p.cat, log)
+	gsvc.Tracer = p.tr
+	gs := grpcroute.NewGRPCServer(gsvc)
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(lis) }()
 	log.Info("grpc server listening", "addr", lis.Addr().String())
@@ -181,6 +189,9 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	log := newLogger(set, stderr).With("part", "worker-"+which)
 	p := newParts(set, log)
 	defer p.close()
+	if err := p.setupTracing(ctx, "vacunometro-worker-"+which); err != nil {
+		return err
+	}
 	if err := p.openStore(ctx, set.MongoURI); err != nil {
 		return err
 	}
@@ -193,13 +204,13 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	var run func(context.Context) error
 	switch which {
 	case route.Redis:
-		w := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Consumer: *consumer, ClaimIdle: *claimIdle})
+		w := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Consumer: *consumer, ClaimIdle: *claimIdle, Tracer: p.tr})
 		run = w.Run
 	case route.PubSub:
 		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
 			return err
 		}
-		w := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: set.PubSubSub, Streams: *streams})
+		w := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: set.PubSubSub, Streams: *streams, Tracer: p.tr})
 		run = w.Run
 	}
 	mux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/httpx"
@@ -23,6 +24,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
 // parts holds one process's long-lived clients and what closes them.
@@ -36,6 +38,7 @@ type parts struct {
 	view  *stats.View
 	sink  *sink.Sink
 	ps    *pubsub.Client
+	tr    trace.Tracer
 
 	mu      sync.Mutex
 	closers []func()
@@ -43,7 +46,23 @@ type parts struct {
 }
 
 func newParts(set Settings, log *slog.Logger) *parts {
-	return &parts{set: set, log: log, m: metrics.New(), cat: catalog.Default(), checks: map[string]func(context.Context) error{}}
+	return &parts{set: set, log: log, m: metrics.New(), cat: catalog.Default(), tr: tracing.Noop(), checks: map[string]func(context.Context) error{}}
+}
+
+// setupTracing turns on OpenTelemetry traces when an OTLP endpoint is
+// configured (OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed at close.
+func (p *parts) setupTracing(ctx context.Context, service string) error {
+	tr, shutdown, err := tracing.Setup(ctx, service, os.Getenv)
+	if err != nil {
+		return err
+	}
+	p.tr = tr
+	p.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdown(sctx)
+	})
+	return nil
 }
 
 // onClose registers f to run at close, in reverse order of registration.
@@ -117,7 +136,7 @@ func (p *parts) openSink(ctx context.Context) error {
 	if rebuilt {
 		p.log.Info("rebuilt the Redis view from MongoDB", "scanned", res.Scanned, "counted", res.Counted, "reset", res.Reset)
 	}
-	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{})
+	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{Tracer: p.tr})
 	p.onClose(p.sink.Close)
 	return nil
 }

@@ -52,6 +52,9 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	}
 	p := newParts(set, log)
 	defer p.close()
+	if err := p.setupTracing(ctx, "vacunometro"); err != nil {
+		return err
+	}
 
 	// The real services, or embedded ones.
 	mongoURI := set.MongoURI
@@ -117,10 +120,12 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		stopWork()
 		return fmt.Errorf("grpc listen: %w", err)
 	}
-	gs := grpcroute.NewGRPCServer(grpcroute.NewServer(p.sink, p.cat, log))
+	gsvc := grpcroute.NewServer(p.sink, p.cat, log)
+	gsvc.Tracer = p.tr
+	gs := grpcroute.NewGRPCServer(gsvc)
 	go func() { _ = gs.Serve(lis) }()
-	redisWorker := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{})
-	psWorker := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: p.set.PubSubSub})
+	redisWorker := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Tracer: p.tr})
+	psWorker := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: p.set.PubSubSub, Tracer: p.tr})
 	workers.Add(2)
 	go func() { defer workers.Done(); _ = redisWorker.Run(workCtx) }()
 	go func() { defer workers.Done(); _ = psWorker.Run(workCtx) }()
@@ -180,7 +185,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}},
 		Routes:   routes,
 		Splitter: splitter, View: p.view, AdminToken: set.AdminToken, Failover: true,
-		Metrics: p.m, Log: log,
+		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	mux.Handle("GET /ws", hub)
 	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())

@@ -14,12 +14,17 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
 	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
 // DefaultMaxBody is the request body limit.
@@ -37,6 +42,7 @@ type Config struct {
 	DeliverTimeout time.Duration // default 20s
 	Metrics        *metrics.Metrics
 	Log            *slog.Logger
+	Tracer         trace.Tracer // optional
 }
 
 // Server handles the ingest's HTTP API.
@@ -52,6 +58,7 @@ func New(cfg Config) *Server {
 	if cfg.DeliverTimeout <= 0 {
 		cfg.DeliverTimeout = 20 * time.Second
 	}
+	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
 	return &Server{cfg: cfg}
 }
 
@@ -83,6 +90,8 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ctx, span := s.cfg.Tracer.Start(r.Context(), "ingest.records", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -99,22 +108,33 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := len(recs)
+	span.SetAttributes(attribute.Int("records", n))
 	first := s.cfg.Splitter.NextN(n)
 	if first == "" {
 		httpx.WriteError(w, http.StatusServiceUnavailable, "no route has weight: PUT /api/split")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.DeliverTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliverTimeout)
 	defer cancel()
 	var lastErr error
 	for _, name := range s.candidates(first) {
 		rt := s.cfg.Routes[name]
+		dctx, dspan := s.cfg.Tracer.Start(ctx, "route.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("route", name), attribute.Int("records", n)))
+		tp := tracing.Traceparent(dctx)
 		for i := range recs {
 			recs[i].Route = name
+			recs[i].Trace = tp
 		}
 		start := time.Now()
-		err := rt.Deliver(ctx, recs)
+		err := rt.Deliver(dctx, recs)
+		if err != nil {
+			dspan.RecordError(err)
+			dspan.SetStatus(codes.Error, "route failed")
+		}
+		dspan.End()
 		if err == nil {
+			span.SetAttributes(attribute.String("route", name))
 			s.cfg.Metrics.Handoff.WithLabelValues(name).Observe(time.Since(start).Seconds())
 			s.cfg.Metrics.Records.WithLabelValues(name, "accepted").Add(float64(n))
 			ids := make([]string, n)

@@ -45,8 +45,8 @@ func newServer(t *testing.T, weights split.Weights, failover bool, routes ...*me
 		rs[r.name] = r
 	}
 	s := New(Config{
-		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-		Routes:   rs, Splitter: split.New(weights), AdminToken: "tok", Failover: failover,
+		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
+		Routes:  rs, Splitter: split.New(weights), AdminToken: "tok", Failover: failover,
 		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	mux := http.NewServeMux()

@@ -28,6 +28,9 @@ type Record struct {
 	VaccinatedAt   time.Time `json:"vaccinated_at,omitzero" bson:"vaccinated_at,omitempty"`
 	ReceivedAt     time.Time `json:"received_at" bson:"received_at"`
 	Route          string    `json:"route" bson:"route"`
+	// Trace is the W3C traceparent of the accepting request (tracing on);
+	// it travels with the record over every route but is never stored.
+	Trace string `json:"-" bson:"-"`
 }
 
 // Limits of the contract (README, "The record").
@@ -132,7 +135,7 @@ func (r Record) ToProto() *pb.Record {
 	p := &pb.Record{
 		Id: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: uint32(r.Age), Vaccine: r.Vaccine, Dose: uint32(r.Dose),
-		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route,
+		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route, Traceparent: r.Trace,
 	}
 	if !r.VaccinatedAt.IsZero() {
 		p.VaccinatedAtMs = r.VaccinatedAt.UnixMilli()
@@ -147,7 +150,7 @@ func FromProto(p *pb.Record, cat *catalog.Catalog) (Record, error) {
 	r := Record{
 		ID: p.GetId(), Name: p.GetName(), DepartmentCode: p.GetDepartmentCode(), Department: p.GetDepartment(),
 		Age: int(p.GetAge()), Vaccine: p.GetVaccine(), Dose: int(p.GetDose()),
-		ReceivedAt: time.UnixMilli(p.GetReceivedAtMs()).UTC(), Route: p.GetRoute(),
+		ReceivedAt: time.UnixMilli(p.GetReceivedAtMs()).UTC(), Route: p.GetRoute(), Trace: p.GetTraceparent(),
 	}
 	if p.GetVaccinatedAtMs() != 0 {
 		r.VaccinatedAt = time.UnixMilli(p.GetVaccinatedAtMs()).UTC()

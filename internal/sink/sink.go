@@ -9,17 +9,23 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
 // Options tune the sink's group commit.
 type Options struct {
-	MaxBatch    int // records per InsertMany (default 1000)
-	MaxInFlight int // concurrent InsertMany calls (default 2)
+	MaxBatch    int          // records per InsertMany (default 1000)
+	MaxInFlight int          // concurrent InsertMany calls (default 2)
+	Tracer      trace.Tracer // optional
 }
 
 // Sink stores records with group commit.
@@ -29,6 +35,7 @@ type Sink struct {
 	m     *metrics.Metrics
 	log   *slog.Logger
 	b     *batch.Batcher[record.Record]
+	tr    trace.Tracer
 }
 
 // New returns a sink writing to st and counting into view.
@@ -39,7 +46,7 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 2
 	}
-	s := &Sink{store: st, view: view, m: m, log: log}
+	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer)}
 	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight})
 	return s
 }
@@ -47,7 +54,14 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 // Store returns once MongoDB holds every record of recs and the view has
 // counted them. It is safe to call again with the same records.
 func (s *Sink) Store(ctx context.Context, recs []record.Record) error {
-	return s.b.Submit(ctx, recs...)
+	ctx, span := s.tr.Start(ctx, "sink.store", trace.WithAttributes(attribute.Int("records", len(recs))))
+	defer span.End()
+	err := s.b.Submit(ctx, recs...)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "store failed")
+	}
+	return err
 }
 
 // Close writes what is queued and stops.

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,6 +22,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -32,6 +35,8 @@ type Server struct {
 	sink route.Sink
 	cat  *catalog.Catalog
 	log  *slog.Logger
+	// Tracer, when set, records a span per call (see internal/tracing).
+	Tracer trace.Tracer
 }
 
 // NewServer returns the RecordSink service.
@@ -61,6 +66,9 @@ func (s *Server) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.Deliv
 	if len(recs) == 0 {
 		return &pb.DeliverResponse{}, nil
 	}
+	ctx, span := tracing.StartConsumer(ctx, tracing.OrNoop(s.Tracer), "grpc.Deliver", recs,
+		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.String("route", route.GRPC)))
+	defer span.End()
 	if err := s.sink.Store(ctx, recs); err != nil {
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()

@@ -14,6 +14,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +28,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -142,9 +145,10 @@ func (p *Publisher) Close() error {
 
 // WorkerOptions tune a worker.
 type WorkerOptions struct {
-	Subscription   string // default DefaultSubscription
-	Streams        int    // streaming-pull streams (default 8; one is slow)
-	MaxOutstanding int    // messages in hand at once (default 256)
+	Subscription   string       // default DefaultSubscription
+	Streams        int          // streaming-pull streams (default 8; one is slow)
+	MaxOutstanding int          // messages in hand at once (default 256)
+	Tracer         trace.Tracer // optional
 }
 
 // Worker receives messages and stores them through the sink.
@@ -215,6 +219,9 @@ func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	sctx, span := tracing.StartConsumer(sctx, tracing.OrNoop(w.opts.Tracer), "pubsub.consume", recs,
+		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.String("message_id", msg.ID)))
+	defer span.End()
 	if err := w.sink.Store(sctx, recs); err != nil {
 		w.log.Error("store message; nacked for redelivery", "id", msg.ID, "err", err)
 		msg.Nack()

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vacunometro/vacunometro/internal/batch"
@@ -25,6 +27,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/tracing"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -102,6 +105,7 @@ type WorkerOptions struct {
 	Count       int64         // entries per read (default 16)
 	Block       time.Duration // XREADGROUP block (default 1s)
 	ClaimIdle   time.Duration // claim entries pending longer than this (default 30s)
+	Tracer      trace.Tracer  // optional
 }
 
 // Worker reads the stream in a consumer group and stores what it reads.
@@ -246,6 +250,9 @@ func (w *Worker) handle(ctx context.Context, msgs []redis.XMessage, claimed bool
 	// a redelivery, and bounded.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	sctx, span := tracing.StartConsumer(sctx, tracing.OrNoop(w.opts.Tracer), "redis.consume", recs,
+		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.Int("entries", len(msgs)), attribute.Bool("claimed", claimed)))
+	defer span.End()
 	if len(recs) > 0 {
 		if err := w.sink.Store(sctx, recs); err != nil {
 			w.log.Error("store entries; they stay pending", "entries", len(ids), "err", err)

@@ -42,7 +42,10 @@ type Record struct {
 	// When the ingest accepted the record, Unix milliseconds.
 	ReceivedAtMs int64 `protobuf:"varint,9,opt,name=received_at_ms,json=receivedAtMs,proto3" json:"received_at_ms,omitempty"`
 	// The route that carried it: grpc, redis or pubsub.
-	Route         string `protobuf:"bytes,10,opt,name=route,proto3" json:"route,omitempty"`
+	Route string `protobuf:"bytes,10,opt,name=route,proto3" json:"route,omitempty"`
+	// W3C traceparent of the request that accepted it, when tracing is on:
+	// consumers continue or link to that trace. Not stored.
+	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +146,13 @@ func (x *Record) GetReceivedAtMs() int64 {
 func (x *Record) GetRoute() string {
 	if x != nil {
 		return x.Route
+	}
+	return ""
+}
+
+func (x *Record) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
 	}
 	return ""
 }
@@ -286,7 +296,7 @@ var File_vacunometro_v1_records_proto protoreflect.FileDescriptor
 
 const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\x9b\x02\n" +
+	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xbd\x02\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -300,7 +310,8 @@ const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\x10vaccinated_at_ms\x18\b \x01(\x03R\x0evaccinatedAtMs\x12$\n" +
 	"\x0ereceived_at_ms\x18\t \x01(\x03R\freceivedAtMs\x12\x14\n" +
 	"\x05route\x18\n" +
-	" \x01(\tR\x05route\"?\n" +
+	" \x01(\tR\x05route\x12 \n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"?\n" +
 	"\vRecordBatch\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.vacunometro.v1.RecordR\arecords\"C\n" +
 	"\x0eDeliverRequest\x121\n" +
