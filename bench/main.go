@@ -53,6 +53,7 @@ type config struct {
 	ingest, e2e, fresh, seed   time.Duration
 	store, settle              time.Duration
 	keep                       bool
+	profile                    string
 }
 
 func main() {
@@ -80,6 +81,7 @@ func main() {
 	flag.DurationVar(&c.store, "store", 5*time.Second, "duration of the raw InsertMany run")
 	flag.DurationVar(&c.settle, "settle", 120*time.Second, "longest wait for /api/stats to count every accepted record")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, data)")
+	flag.StringVar(&c.profile, "profile", "", "directory for CPU profiles of up during the end-to-end and freshness runs (pprof when up serves /debug/pprof, else perf)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,6 +115,7 @@ type bench struct {
 	result   []string // key=value, in order
 	expected int64    // records accepted by vacunometro in this run (all generated ids)
 	failures []string
+	prof     *profiler
 }
 
 func (b *bench) put(key string, format string, v any) {
@@ -181,6 +184,12 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 	defer svc.stop()
 	b := &bench{c: c, svc: svc, tr: tr, database: fmt.Sprintf("vacbench_%d", time.Now().Unix())}
+	if c.profile != "" {
+		if err := os.MkdirAll(c.profile, 0o750); err != nil {
+			return 2, fmt.Errorf("profile dir: %w", err)
+		}
+		b.prof = &profiler{dir: c.profile, token: svc.adminToken}
+	}
 	logf("pubsub: %s; database %s; %d records in %s", svc.pubsubNote, b.database, len(tr.raw), c.traffic)
 
 	if err := b.measure(ctx); err != nil {
@@ -402,7 +411,9 @@ func (b *bench) endToEnd(ctx context.Context, up *upProc, spec loadSpec, name st
 	logf("%s: %d connections, %d record(s) per POST, for %s", name, spec.Conns, spec.PerBody, spec.Duration)
 	t0 := time.Now()
 	m := b.meter(up.proc)
+	wait := b.prof.start(ctx, up, strings.ReplaceAll(name, " ", "-"), spec.Duration)
 	r := runLoad(ctx, spec)
+	wait()
 	b.expected += r.Records
 	done, err := b.settled(ctx, up.url, b.expected)
 	cpu := m.stop()
@@ -445,8 +456,10 @@ func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) err
 		Duration: b.c.fresh, Rate: rate, CheckIDs: true, OnSuccess: a.add}
 	logf("fresh: %.0f single-record POSTs/s (half of %.0f) for %s, watching /ws", rate, capacity, b.c.fresh)
 	m := b.meter(up.proc)
+	wait := b.prof.start(ctx, up, "fresh", spec.Duration)
 	r := runLoad(ctx, spec)
 	cpu := m.stop()
+	wait()
 	b.expected += r.Records
 	werr := w.waitTotal(ctx, base+r.Records, b.c.settle)
 	frames := w.close()

@@ -161,6 +161,7 @@ type services struct {
 	mongoURI   string
 	pubsubHost string
 	pubsubNote string
+	adminToken string
 	procs      []*proc
 }
 
@@ -176,7 +177,7 @@ func (s *services) stop() {
 // a child process of our own binary, and the Pub/Sub emulator unless
 // PUBSUB_EMULATOR_HOST names one.
 func startServices(ctx context.Context, dir string, pubsubMode string) (*services, error) {
-	s := &services{dir: dir}
+	s := &services{dir: dir, adminToken: adminToken()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -303,6 +304,7 @@ func startUp(ctx context.Context, bin string, s *services, database, split, tag 
 		"GRPC_SERVER_ADDRESS=" + grpcAddr,
 		"PUBSUB_PROJECT=" + database,
 		"LOG_LEVEL=warn",
+		"ADMIN_TOKEN=" + s.adminToken,
 	}
 	if s.pubsubHost != "" {
 		env = append(env, "PUBSUB_EMULATOR_HOST="+s.pubsubHost)
