@@ -16,6 +16,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/fault"
 	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
@@ -36,6 +37,7 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 	sf.register(fs, set.defaultAddr("8080"))
 	fs.StringVar(&set.Split, "split", set.Split, "route weights (SPLIT)")
 	maxRecords := fs.Int("max-records", 1000, "most records in one request")
+	fs.StringVar(&set.Faults, "faults", set.Faults, "inject faults into routes, e.g. pubsub:error=0.3,latency=200ms (FAULTS; demos and tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,6 +89,11 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 			_ = r.Close()
 		}
 	})
+	if set.Faults != "" {
+		if err := fault.Apply(routes, set.Faults, log); err != nil {
+			return fail(usageError("%v", err))
+		}
+	}
 	var names []string
 	for _, n := range route.All {
 		if routes[n] != nil {

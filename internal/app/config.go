@@ -33,6 +33,7 @@ type Settings struct {
 	LogFormat      string // LOG_FORMAT: text or json
 	AllowedOrigins string // ALLOWED_ORIGINS: comma-separated WebSocket origins
 	WebDir         string // WEB_DIR: the built dashboard
+	Faults         string // FAULTS: fault injection for demos and tests, e.g. "pubsub:error=0.3,latency=200ms"
 }
 
 // DefaultSplit spreads records evenly over the three routes.
@@ -55,6 +56,7 @@ func loadSettings(env Env) Settings {
 		LogFormat:      cmp.Or(env("LOG_FORMAT"), "text"),
 		AllowedOrigins: env("ALLOWED_ORIGINS"),
 		WebDir:         cmp.Or(env("WEB_DIR"), "webapp/dist"),
+		Faults:         env("FAULTS"),
 	}
 }
 

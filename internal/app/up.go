@@ -19,6 +19,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/fault"
 	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
@@ -33,6 +34,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	splitFlag := fs.String("split", set.Split, "route weights, e.g. grpc=34,redis=33,pubsub=33 (SPLIT)")
 	web := fs.String("web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:0", "loopback address of the in-process gRPC server")
+	fs.StringVar(&set.Faults, "faults", set.Faults, "inject faults into routes, e.g. pubsub:error=0.3,latency=200ms (FAULTS; demos and tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -169,6 +171,11 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 			_ = r.Close()
 		}
 	})
+	if set.Faults != "" {
+		if err := fault.Apply(routes, set.Faults, log); err != nil {
+			return usageError("%v", err)
+		}
+	}
 
 	splitter := split.New(weights)
 	if err := p.view.PublishSplit(ctx, weights); err != nil {
