@@ -4,7 +4,10 @@
 // from MongoDB.
 package stats
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Snapshot is the statistics document of /api/stats and of every WebSocket
 // frame. Percentages are in percent (0-100) of the 2018 census population.
@@ -27,6 +30,10 @@ type Snapshot struct {
 	RecordsPerSecond float64        `json:"records_per_second"`
 	UpdatedAt        *time.Time     `json:"updated_at"` // when a record was last counted; null before any
 	GeneratedAt      time.Time      `json:"generated_at"`
+
+	// Rollout is the state of the last progressive rollout (vacunometro
+	// rollout), as it published it; absent when none ran.
+	Rollout json.RawMessage `json:"rollout,omitempty"`
 }
 
 // DepartmentStats are one department's figures.

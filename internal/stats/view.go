@@ -32,6 +32,7 @@ const (
 	keyCounted = "{vac}:counted" // set of record ids already counted
 	keyLatest  = "{vac}:latest"  // list of masked LatestRecord JSON, newest first
 	keySplit   = "{vac}:split"   // hash: route -> configured weight
+	keyRollout = "{vac}:rollout" // JSON: the last rollout's state (internal/rollout)
 	keyRateFmt = "{vac}:rate:%d" // records counted in one Unix second
 )
 
@@ -162,6 +163,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		rateKeys[i] = fmt.Sprintf(keyRateFmt, now.Unix()-int64(i+1))
 	}
 	rateCmd := pipe.MGet(ctx, rateKeys...)
+	rolloutCmd := pipe.Get(ctx, keyRollout)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("stats: read view: %w", err)
 	}
@@ -217,6 +219,9 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	s.RecordsPerSecond = float64(recent) / window
+	if raw := rolloutCmd.Val(); raw != "" && json.Valid([]byte(raw)) {
+		s.Rollout = json.RawMessage(raw)
+	}
 	if ms := num("updated_at"); ms > 0 {
 		t := time.UnixMilli(ms).UTC()
 		s.UpdatedAt = &t
