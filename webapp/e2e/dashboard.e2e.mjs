@@ -243,6 +243,15 @@ test('the dashboard updates live as records arrive', async () => {
   assert.equal(await page.evaluate(() => window.__noReload), 'still-here', 'the page was not reloaded')
   totalsAfterPost = { total: want, first: s1.people_vaccinated, full: s1.fully_vaccinated }
 
+  // hovering a department shows its figures; so does keyboard focus
+  await page.getByTestId('dept-GT-17').hover()
+  const info = await page.getByTestId('dept-info').innerText()
+  assert.match(info, /Petén/)
+  assert.match(info, /545,600/, 'Petén population (census 2018), es-GT digits')
+  await page.getByTestId('dept-GT-04').focus()
+  await page.mouse.move(0, 0)
+  assert.match(await page.getByTestId('dept-info').innerText(), /Chimaltenango/)
+
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
   await page.setViewportSize({ width: 375, height: 800 })
   await sleep(200)

@@ -125,7 +125,7 @@ export function DeptMap({ departments, metric, onMetric }: Props) {
               <>
                 <h3>{activeDept.name}</h3>
                 <dl>
-                  <dt>{t.population}</dt>
+                  <dt>{t.populationShort}</dt>
                   <dd>{formatInt(lang, activeDept.population)}</dd>
                   <dt>{t.metricFirst}</dt>
                   <dd>
@@ -137,7 +137,7 @@ export function DeptMap({ departments, metric, onMetric }: Props) {
                   </dd>
                   <dt>{t.totalDoses}</dt>
                   <dd>{formatInt(lang, activeDept.total)}</dd>
-                  <dt>{t.doses} 1 · 2 · 3 · 4</dt>
+                  <dt>{t.doses} 1-4</dt>
                   <dd>{activeDept.doses.map((n) => formatInt(lang, n)).join(' · ')}</dd>
                 </dl>
               </>
