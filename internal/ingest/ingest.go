@@ -39,7 +39,8 @@ type Config struct {
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
 	Failover       bool          // try the other routes with weight when the chosen one fails
-	DeliverTimeout time.Duration // default 20s
+	DeliverTimeout time.Duration // whole request (default 20s)
+	AttemptTimeout time.Duration // one route, when another could take over (default 4s)
 	Metrics        *metrics.Metrics
 	Log            *slog.Logger
 	Tracer         trace.Tracer // optional
@@ -57,6 +58,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.DeliverTimeout <= 0 {
 		cfg.DeliverTimeout = 20 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 4 * time.Second
 	}
 	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
 	return &Server{cfg: cfg}
@@ -117,9 +121,17 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliverTimeout)
 	defer cancel()
 	var lastErr error
-	for _, name := range s.candidates(first) {
+	candidates := s.candidates(first)
+	for k, name := range candidates {
 		rt := s.cfg.Routes[name]
-		dctx, dspan := s.cfg.Tracer.Start(ctx, "route.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+		// While another route could take over, give this one only part of
+		// the time: a route that hangs (a server restarting) must not eat
+		// the whole request.
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if k < len(candidates)-1 {
+			actx, acancel = context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+		}
+		dctx, dspan := s.cfg.Tracer.Start(actx, "route.deliver", trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(attribute.String("route", name), attribute.Int("records", n)))
 		tp := tracing.Traceparent(dctx)
 		for i := range recs {
@@ -133,6 +145,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			dspan.SetStatus(codes.Error, "route failed")
 		}
 		dspan.End()
+		acancel()
 		if err == nil {
 			span.SetAttributes(attribute.String("route", name))
 			s.cfg.Metrics.Handoff.WithLabelValues(name).Observe(time.Since(start).Seconds())

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
@@ -25,11 +26,16 @@ type memRoute struct {
 	mu   sync.Mutex
 	got  []record.Record
 	fail error
+	hang bool // block until the caller gives up
 }
 
 func (m *memRoute) Name() string { return m.name }
 func (m *memRoute) Close() error { return nil }
 func (m *memRoute) Deliver(ctx context.Context, recs []record.Record) error {
+	if m.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -40,6 +46,10 @@ func (m *memRoute) Deliver(ctx context.Context, recs []record.Record) error {
 }
 
 func newServer(t *testing.T, weights split.Weights, failover bool, routes ...*memRoute) *httptest.Server {
+	return newServerTimeout(t, weights, failover, 0, routes...)
+}
+
+func newServerTimeout(t *testing.T, weights split.Weights, failover bool, attempt time.Duration, routes ...*memRoute) *httptest.Server {
 	rs := map[string]route.Route{}
 	for _, r := range routes {
 		rs[r.name] = r
@@ -47,7 +57,7 @@ func newServer(t *testing.T, weights split.Weights, failover bool, routes ...*me
 	s := New(Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  rs, Splitter: split.New(weights), AdminToken: "tok", Failover: failover,
-		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AttemptTimeout: attempt,
 	})
 	mux := http.NewServeMux()
 	s.Register(mux)
@@ -187,5 +197,19 @@ func TestSplitAdmin(t *testing.T) {
 	getResp.Body.Close()
 	if body.Weights["redis"] != 5 || body.Weights["grpc"] != 0 {
 		t.Fatalf("GET /api/split = %v", body.Weights)
+	}
+}
+
+func TestAHangingRouteGivesWayToTheNext(t *testing.T) {
+	g := &memRoute{name: "grpc", hang: true}
+	r := &memRoute{name: "redis"}
+	srv2 := newServerTimeout(t, split.Weights{"grpc": 1000, "redis": 1}, true, 100*time.Millisecond, g, r)
+	start := time.Now()
+	resp, out := postRec(t, srv2.URL+"/", "application/json", rec)
+	if resp.StatusCode != 202 || out["route"] != "redis" {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("failover took %v: the hanging route ate the request", took)
 	}
 }
