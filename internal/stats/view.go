@@ -157,10 +157,12 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	aggCmd := pipe.HGetAll(ctx, keyAgg)
 	latestCmd := pipe.LRange(ctx, keyLatest, 0, 4)
 	splitCmd := pipe.HGetAll(ctx, keySplit)
+	// Records per second over the last 5 whole seconds and the current
+	// partial one, so that a burst shows at once.
 	const window = 5
-	rateKeys := make([]string, window)
+	rateKeys := make([]string, window+1)
 	for i := range rateKeys {
-		rateKeys[i] = fmt.Sprintf(keyRateFmt, now.Unix()-int64(i+1))
+		rateKeys[i] = fmt.Sprintf(keyRateFmt, now.Unix()-int64(i))
 	}
 	rateCmd := pipe.MGet(ctx, rateKeys...)
 	rolloutCmd := pipe.Get(ctx, keyRollout)
@@ -218,7 +220,8 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 			recent += n
 		}
 	}
-	s.RecordsPerSecond = float64(recent) / window
+	elapsed := window + float64(now.UnixNano()%1e9)/1e9
+	s.RecordsPerSecond = math.Round(float64(recent)/elapsed*100) / 100
 	if raw := rolloutCmd.Val(); raw != "" && json.Valid([]byte(raw)) {
 		s.Rollout = json.RawMessage(raw)
 	}
