@@ -10,8 +10,8 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
+	"unicode/utf8"
+
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -45,6 +45,8 @@ type Catalog struct {
 	vaccines    []Vaccine
 	deptByKey   map[string]int
 	vaccByKey   map[string]int
+	deptExact   map[string]int // names and aliases exactly as written: no folding needed
+	vaccExact   map[string]int
 	deptByCode  map[string]int
 	population  int64
 }
@@ -79,6 +81,8 @@ func Parse(departments, vaccines []byte) (*Catalog, error) {
 		deptByKey:   map[string]int{},
 		vaccByKey:   map[string]int{},
 		deptByCode:  map[string]int{},
+		deptExact:   map[string]int{},
+		vaccExact:   map[string]int{},
 	}
 	for i, dep := range c.departments {
 		c.population += dep.Population
@@ -92,6 +96,7 @@ func Parse(departments, vaccines []byte) (*Catalog, error) {
 				return nil, fmt.Errorf("department alias %q is ambiguous", k)
 			}
 			c.deptByKey[key] = i
+			c.deptExact[k] = i
 		}
 	}
 	for i, vac := range c.vaccines {
@@ -101,6 +106,7 @@ func Parse(departments, vaccines []byte) (*Catalog, error) {
 				return nil, fmt.Errorf("vaccine alias %q is ambiguous", k)
 			}
 			c.vaccByKey[key] = i
+			c.vaccExact[k] = i
 		}
 	}
 	return c, nil
@@ -110,15 +116,34 @@ func Parse(departments, vaccines []byte) (*Catalog, error) {
 // spaces, hyphens, dots, slashes and underscores reduced to nothing, so that
 // "Sputnik-V", "sputnik v" and "SPUTNIK V" share a key.
 func Key(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	folded, _, err := transform.String(t, s)
-	if err != nil {
-		folded = s
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
 	}
 	var b strings.Builder
-	for _, r := range strings.ToLower(folded) {
+	b.Grow(len(s))
+	if ascii {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+				b.WriteByte(c)
+			case c >= 'A' && c <= 'Z':
+				b.WriteByte(c + 'a' - 'A')
+			}
+		}
+		return b.String()
+	}
+	// Decompose (é -> e + ´) and drop the combining marks.
+	for _, r := range norm.NFD.String(s) {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(r)
+			b.WriteRune(unicode.ToLower(r))
 		}
 	}
 	return b.String()
@@ -126,6 +151,9 @@ func Key(s string) string {
 
 // Department returns the department that name (or alias, or code) names.
 func (c *Catalog) Department(name string) (Department, bool) {
+	if i, ok := c.deptExact[name]; ok {
+		return c.departments[i], true
+	}
 	i, ok := c.deptByKey[Key(name)]
 	if !ok {
 		return Department{}, false
@@ -144,6 +172,9 @@ func (c *Catalog) DepartmentByCode(code string) (Department, bool) {
 
 // Vaccine returns the vaccine that name (or alias) names.
 func (c *Catalog) Vaccine(name string) (Vaccine, bool) {
+	if i, ok := c.vaccExact[name]; ok {
+		return c.vaccines[i], true
+	}
 	i, ok := c.vaccByKey[Key(name)]
 	if !ok {
 		return Vaccine{}, false

@@ -63,3 +63,29 @@ func TestVaccineLookup(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyFolds(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Sputnik-V", "sputnikv"}, {"sputnik v", "sputnikv"}, {"Quiché", "quiche"}, {"QUICHÉ", "quiche"},
+		{"Sacatepéquez", "sacatepequez"}, {"Petén", "peten"}, {"Ñuñoa", "nunoa"}, {"GT-04", "gt04"}, {"", ""},
+		{"Oxford/AstraZeneca", "oxfordastrazeneca"}, {"é", "e"},
+	}
+	for _, tt := range tests {
+		if got := Key(tt.in); got != tt.want {
+			t.Errorf("Key(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func BenchmarkDepartmentLookup(b *testing.B) {
+	c := Default()
+	for _, name := range []string{"Chimaltenango", "quiche", "SACATEPÉQUEZ"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, ok := c.Department(name); !ok {
+					b.Fatal(name)
+				}
+			}
+		})
+	}
+}
