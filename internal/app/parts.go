@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,6 +212,12 @@ func (p *parts) health(mux *http.ServeMux) {
 		httpx.WriteJSON(w, code, out)
 	})
 	mux.Handle("GET /metrics", p.m.Handler())
+	// Profiles for `make bench -profile` and operators, behind the admin token.
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireAdmin(p.set.AdminToken, p.log, h) }
+	mux.HandleFunc("GET /debug/pprof/", admin(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/profile", admin(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/trace", admin(pprof.Trace))
+	mux.HandleFunc("GET /debug/pprof/symbol", admin(pprof.Symbol))
 }
 
 // rebuildHandler serves POST /api/admin/rebuild: recompute the view from MongoDB.
