@@ -49,5 +49,6 @@ load: build
 	./scripts/load.sh
 
 # Benchmarks against ceilings measured in the same run (never part of `make test`).
+BENCH_ARGS ?= -e2e 20s -fresh 15s
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)

@@ -63,6 +63,9 @@ if [[ -f webapp/package.json ]]; then
 		step "dashboard in Chromium" bash -c "cd webapp && VAC_BIN=$ROOT/bin/vacunometro npm run e2e --silent"
 	fi
 fi
+if command -v locust >/dev/null || [[ -n "${CI:-}" ]]; then
+	step "load (Locust, 30 s)" env DURATION="${LOAD_DURATION:-30s}" ./scripts/load.sh
+fi
 if [[ -n "${VAC_TEST_EXTRA:-}" ]]; then
 	for extra in $VAC_TEST_EXTRA; do step "$extra" make -s "$extra"; done
 fi
