@@ -411,6 +411,7 @@ func TestCrossReferencesCatchDanglingReferences(t *testing.T) {
 		{"service selects nothing", strings.Replace(svc, "app: web", "app: webb", 1), "matches no pod template"},
 		{"unknown target port", strings.Replace(svc, "targetPort: http", "targetPort: https", 1), `targetPort "https"`},
 		{"hpa without target", svc + "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: vacunometro}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: wbe}, maxReplicas: 2}\n", "scale target Deployment/wbe"},
+		{"replicas under an hpa", "", "sets spec.replicas although"},
 		{"pdb selects nothing", svc + "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p, namespace: vacunometro}\nspec: {maxUnavailable: 1, selector: {matchLabels: {app: nope}}}\n", "selector matches no pod template"},
 		{"route to a missing backend", svc + "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: vacunometro}\nspec:\n  parentRefs: [{name: web, kind: Service, group: core, port: 80}]\n  rules: [{backendRefs: [{name: web, port: 80, weight: 50}, {name: web-canary, port: 80, weight: 50}]}]\n", "web-canary is not rendered"},
 		{"route with zero weights", svc + "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: vacunometro}\nspec:\n  rules: [{backendRefs: [{name: web, port: 80, weight: 0}]}]\n", "add up to 0"},
@@ -419,7 +420,12 @@ func TestCrossReferencesCatchDanglingReferences(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := CrossReferences(decodeDocs(t, goodDeployment+"---\n"+c.extra))
+			docs := goodDeployment + "---\n" + c.extra
+			if c.name == "replicas under an hpa" {
+				docs = strings.Replace(goodDeployment, "spec:\n  selector:", "spec:\n  replicas: 3\n  selector:", 1) + "---\n" + svc +
+					"---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: vacunometro}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, maxReplicas: 2}\n"
+			}
+			v := CrossReferences(decodeDocs(t, docs))
 			if !containsSubstring(v, c.want) {
 				t.Errorf("problems %q do not mention %q", v, c.want)
 			}

@@ -268,8 +268,11 @@ func CrossReferences(objs []Object) []string {
 				}
 			}
 		case *autoscalingv2.HorizontalPodAutoscaler:
-			if !has(x.Spec.ScaleTargetRef.Kind, x.Namespace, x.Spec.ScaleTargetRef.Name) {
+			target, ok := kinds[x.Spec.ScaleTargetRef.Kind][nsName{x.Namespace, x.Spec.ScaleTargetRef.Name}]
+			if !ok {
 				add("%s: scale target %s/%s is not rendered", o.Name, x.Spec.ScaleTargetRef.Kind, x.Spec.ScaleTargetRef.Name)
+			} else if d, ok := target.Obj.(*appsv1.Deployment); ok && d.Spec.Replicas != nil {
+				add("%s: sets spec.replicas although %s scales it (every apply would reset the count)", target.Name, o.Name)
 			}
 		case *policyv1.PodDisruptionBudget:
 			sel, err := metaSelector(x.Spec.Selector)
