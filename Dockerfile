@@ -6,14 +6,14 @@
 #   docker run --rm -p 8080:8080 -e REDIS_URL=... vacunometro:dev ingest
 # deploy/check builds the binary with the same command and flags and runs it (go test there).
 
-FROM node:20-bookworm-slim AS web
+FROM node:22-bookworm-slim AS web
 WORKDIR /src/webapp
 COPY webapp/package.json webapp/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY webapp/ ./
 RUN npm run build
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

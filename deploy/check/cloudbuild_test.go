@@ -354,3 +354,24 @@ func TestCloudBuildCheckerCatchesBadInput(t *testing.T) {
 		}
 	})
 }
+
+// The pipeline tests with a Go toolchain at least as new as go.mod asks for.
+func TestCloudBuildGoToolchainMatchesGoMod(t *testing.T) {
+	b := loadCloudBuild(t)
+	want := GoDirective(readRepoFile(t, "go.mod"))
+	subs := Substitutions(b, nil)
+	n := 0
+	for _, s := range b.GetSteps() {
+		ref, err := ParseImageRef(Expand(s.GetName(), subs))
+		if err != nil || !strings.HasSuffix(ref.Path, "golang") {
+			continue
+		}
+		n++
+		if !versionAtLeast(ref.Tag, want) {
+			t.Errorf("step %s uses %s, go.mod needs go %s", s.GetId(), s.GetName(), want)
+		}
+	}
+	if n == 0 {
+		t.Error("no step runs a golang image (the tests)")
+	}
+}
