@@ -107,9 +107,9 @@ variable "node_count_max" {
 }
 
 variable "redis_node_type" {
-  description = "Memorystore for Valkey node type."
+  description = "Memorystore for Valkey node type. SHARED_CORE_NANO is cheaper but has no SLA (development only)."
   type        = string
-  default     = "SHARED_CORE_NANO"
+  default     = "STANDARD_SMALL"
 }
 
 variable "ingest_max_instances" {
