@@ -1,0 +1,451 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
+	"github.com/vacunometro/vacunometro/internal/route/redisroute"
+	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
+)
+
+// convergeTimeout bounds the wait for the system to store and count what it
+// accepted once the load stops. Pub/Sub redelivers a dead worker's messages
+// only when their ack deadline passes (the subscription's is 60 s).
+var convergeTimeout = envDuration("CHAOS_CONVERGE", 150*time.Second)
+
+// faultEvery is how often a fault repeats during the load: once in the short
+// form, every 15 s in the long form.
+func faultTimes() []time.Duration {
+	if !long {
+		return []time.Duration{loadFor / 3}
+	}
+	var out []time.Duration
+	for at := 5 * time.Second; at < loadFor-5*time.Second; at += 15 * time.Second {
+		out = append(out, at)
+	}
+	return out
+}
+
+// drive runs the load for loadFor and calls fault at each fault time (in
+// the load's goroutine's absence: the load keeps running meanwhile).
+func drive(t *testing.T, l *loadGen, fault func(i int)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	start := time.Now()
+	for i, at := range faultTimes() {
+		time.Sleep(time.Until(start.Add(at)))
+		fault(i)
+	}
+	time.Sleep(max(time.Until(start.Add(loadFor)), 2*time.Second))
+	cancel()
+	<-done
+}
+
+// acceptedAfter counts 202s by route among requests that started after t0.
+func acceptedAfter(l *loadGen, t0 time.Time) map[string]int {
+	out := map[string]int{}
+	for _, o := range l.Outcomes() {
+		if o.status == 202 && o.start.After(t0) {
+			out[o.route]++
+		}
+	}
+	return out
+}
+
+// 1. kill -9 the gRPC server during the load, then start it again.
+func TestKillGRPCServer(t *testing.T) {
+	c := newCluster(t, clusterOptions{Split: "grpc=50,redis=25,pubsub=25"})
+	l := newLoad(c.Ingest.URL, "kill-grpc", 8)
+	var restarted time.Time
+	drive(t, l, func(int) {
+		c.GRPC.Kill()
+		time.Sleep(time.Second)
+		c.GRPC = c.StartGRPC()
+		restarted = time.Now()
+	})
+	after := acceptedAfter(l, restarted)
+	c.verify(t, "kill-grpc-server", l, convergeTimeout, fmt.Sprintf("grpc_202s_after_restart=%d", after["grpc"]))
+	if after["grpc"] == 0 {
+		t.Errorf("no request went by grpc after the gRPC server came back")
+	}
+}
+
+// 2. kill -9 the Redis worker while it holds entries it has read but not
+// acknowledged; another worker claims them.
+func TestKillRedisWorker(t *testing.T) {
+	c := newCluster(t, clusterOptions{Split: "grpc=20,redis=60,pubsub=20"})
+	l := newLoad(c.Ingest.URL, "kill-wredis", 8)
+	ctx := context.Background()
+	var pendingAtKill []int64
+	drive(t, l, func(int) {
+		// Kill it while it holds entries: wait until the group has pending ones.
+		var n int64
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+			p, err := c.RDB.XPending(ctx, redisroute.DefaultStream, redisroute.DefaultGroup).Result()
+			if err == nil && p.Count > 0 {
+				n = p.Count
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.WorkerRedis.Kill()
+		pendingAtKill = append(pendingAtKill, n)
+		c.WorkerRedis = c.StartWorkerRedis()
+	})
+	r := c.verify(t, "kill-redis-worker", l, convergeTimeout, fmt.Sprintf("pending_at_kill=%v", pendingAtKill))
+	if p, err := c.RDB.XPending(ctx, redisroute.DefaultStream, redisroute.DefaultGroup).Result(); err != nil || p.Count != 0 {
+		t.Errorf("entries still pending after the run: %+v %v", p, err)
+	}
+	if pendingAtKill[0] == 0 {
+		t.Logf("no entry was pending when the worker was killed (the load is too light to show a claim)")
+	} else if claims := c.logsContaining("claimed pending entries"); len(claims) == 0 && r.ok() {
+		t.Errorf("%d entries were pending at the kill, and no worker logged claiming them", pendingAtKill[0])
+	}
+}
+
+// 3. kill -9 the Pub/Sub worker: the messages it held unacknowledged are
+// delivered again (after their ack deadline) to the worker started next.
+func TestKillPubSubWorker(t *testing.T) {
+	c := newCluster(t, clusterOptions{Split: "grpc=20,redis=20,pubsub=60", AckDeadline: 10 * time.Second})
+	l := newLoad(c.Ingest.URL, "kill-wpubsub", 8)
+	drive(t, l, func(int) {
+		c.WorkerPubSub.Kill()
+		time.Sleep(time.Second)
+		c.WorkerPubSub = c.StartWorkerPubSub()
+	})
+	c.verify(t, "kill-pubsub-worker", l, convergeTimeout)
+}
+
+// 4. kill -9 redis-server (AOF, appendfsync always) and start it again: no
+// record that got a 202 is lost, neither from the stream nor from the view.
+// Then, separately, delete the view's keys: `vacunometro rebuild` makes the
+// view what it was.
+func TestKillRedisServerAndRebuild(t *testing.T) {
+	c := newCluster(t, clusterOptions{Split: "grpc=30,redis=40,pubsub=30"})
+	l := newLoad(c.Ingest.URL, "kill-redis", 8)
+	drive(t, l, func(int) {
+		c.Redis.Kill()
+		time.Sleep(time.Second)
+		c.Redis.Start() // same port and directory: it replays the AOF
+	})
+	r := c.verify(t, "kill-redis-server", l, convergeTimeout)
+	if !r.ok() {
+		return
+	}
+
+	ctx := context.Background()
+	before, err := c.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RDB.Del(ctx, "{vac}:agg", "{vac}:counted", "{vac}:latest").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := c.Snapshot(); err != nil || s.Total != 0 {
+		t.Fatalf("after deleting the view's keys: %v, total %d", err, s.Total)
+	}
+	cmd := c.command("rebuild")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vacunometro rebuild: %v\n%s", err, out)
+	}
+	after, err := c.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.readMongo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := account(l.Accepted(), m, after)
+	fmt.Printf("RESULT accepted=%d stored=%d lost=%d duplicated=%d scenario=wipe-view-and-rebuild view_total_before=%d view_total_after=%d rebuild_said=%q\n",
+		rr.Accepted, rr.Stored, rr.Lost, rr.Duplicated, before.Total, after.Total, strings.TrimSpace(lastLine(string(out))))
+	if d := rr.Diff; len(d) > 0 {
+		t.Errorf("rebuilt view differs from MongoDB: %v", d)
+	}
+	if d := sameFigures(before, after); len(d) > 0 {
+		t.Errorf("rebuilt view differs from the view before the wipe: %v", d)
+	}
+	if len(after.Latest) != min(5, int(after.Total)) {
+		t.Errorf("rebuild restored %d latest records, want 5", len(after.Latest))
+	}
+	if !rr.ok() {
+		t.Errorf("after rebuild: lost=%d duplicated=%d", rr.Lost, rr.Duplicated)
+	}
+}
+
+// 5. stop the Pub/Sub emulator for a few seconds during the load: publishes
+// fail cleanly and the ingest sends the requests to the other routes; no 202
+// claims the pubsub route while it is down.
+//
+// The emulator keeps nothing across a restart (real Pub/Sub keeps its
+// messages, topic and subscription). So that the emulator's own amnesia is
+// not mistaken for a loss by vacunometro, the load is paused and the Pub/Sub
+// worker allowed to catch up before the emulator is stopped, and the load is
+// paused again while the restarted emulator gets its topic and subscription
+// back (what Terraform keeps on Google Cloud). During the outage itself the
+// load runs at full speed.
+func TestStopPubSubEmulator(t *testing.T) {
+	emu, err := newEmulator(t)
+	if err != nil {
+		missing(t, "Pub/Sub emulator: %v", err)
+	}
+	t.Cleanup(emu.Stop)
+	c := newCluster(t, clusterOptions{Split: "grpc=25,redis=25,pubsub=50", PSHost: emu.Host})
+	l := newLoad(c.Ingest.URL, "stop-emulator", 8)
+	ctx := context.Background()
+	outage := 4 * time.Second
+	var down, up []time.Time
+	drive(t, l, func(int) {
+		if err := l.Pause(30 * time.Second); err != nil {
+			t.Errorf("pause before the outage: %v", err)
+		}
+		if err := c.waitStored(ctx, l.Accepted(), 60*time.Second); err != nil {
+			t.Errorf("before the outage the Pub/Sub worker did not catch up: %v", err)
+		}
+		emu.Stop()
+		down = append(down, time.Now())
+		l.Resume()
+		time.Sleep(outage)
+		if err := l.Pause(60 * time.Second); err != nil {
+			t.Errorf("pause at the end of the outage: %v", err)
+		}
+		if err := emu.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.EnsureTopology(ctx); err != nil {
+			t.Fatalf("recreate topic and subscription: %v", err)
+		}
+		up = append(up, time.Now())
+		l.Resume()
+	})
+	// During the outage no request may have been accepted by pubsub, and the
+	// requests that picked it must have gone to the other routes.
+	var during, viaOthers, refused int
+	for _, o := range l.Outcomes() {
+		for i := range down {
+			if o.start.After(down[i]) && o.end.Before(up[i]) {
+				during++
+				switch {
+				case o.status == 202 && o.route == "pubsub":
+					t.Errorf("a 202 by pubsub while the emulator was down (%v-%v)", o.start, o.end)
+				case o.status == 202:
+					viaOthers++
+				default:
+					refused++
+				}
+			}
+		}
+	}
+	failovers := c.logsContaining(`route failed" route=pubsub`)
+	c.verify(t, "stop-pubsub-emulator", l, convergeTimeout,
+		fmt.Sprintf("outage=%v requests_during_outage=%d accepted_by_other_routes=%d refused_during_outage=%d pubsub_failures_logged=%d",
+			outage, during, viaOthers, refused, len(failovers)))
+	if during == 0 {
+		t.Errorf("no request was answered during the outage")
+	}
+	if len(failovers) == 0 {
+		t.Errorf("the ingest logged no pubsub route failure during the outage: did the load reach pubsub?")
+	}
+}
+
+// waitStored waits until MongoDB holds every id of accepted.
+func (c *cluster) waitStored(ctx context.Context, accepted map[string]string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, err := c.readMongo(ctx)
+		if err == nil {
+			missing := 0
+			for id := range accepted {
+				if m.ids[id] == 0 {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return nil
+			}
+			err = fmt.Errorf("%d accepted records not yet stored", missing)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// 6. duplicate deliveries on purpose on every route during the load: accepted
+// requests posted again (the split spreads them over the three routes), a
+// stream entry XADDed again, a Pub/Sub message published twice, and a gRPC
+// batch delivered twice straight to the server.
+func TestDuplicateDeliveries(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	l := newLoad(c.Ingest.URL, "dup", 6)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Keep copies of stream entries as the ingest writes them.
+	var tapMu sync.Mutex
+	var entries []redis.XMessage
+	go func() {
+		for ctx.Err() == nil {
+			msgs, err := c.RDB.XRange(ctx, redisroute.DefaultStream, "-", "+").Result()
+			if err == nil && len(msgs) > 0 {
+				tapMu.Lock()
+				if len(entries) < 50 {
+					entries = append(entries, msgs...)
+				}
+				tapMu.Unlock()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	conn, err := grpc.NewClient(c.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sinkClient := pb.NewRecordSinkClient(conn)
+	ps := c.PubSubClient()
+	pub := ps.Publisher(pubsubroute.DefaultTopic)
+	defer pub.Stop()
+
+	var reposted, xadded, published, delivered int
+	var dupErrs []string
+	dup := func() {
+		// Accepted ids so far, with what MongoDB holds for a few of them.
+		acc := l.Accepted()
+		var ids []string
+		for id := range acc {
+			ids = append(ids, id)
+			if len(ids) == 30 {
+				break
+			}
+		}
+		if len(ids) == 0 {
+			return
+		}
+		held, err := c.Store.Get(ctx, ids)
+		if err != nil || len(held) == 0 {
+			return // not stored yet; next round
+		}
+		// a) the same ids posted again through the ingest.
+		for k := 0; k+3 <= len(held); k += 3 {
+			l.do(repost(l.url, held[k:k+3]))
+			reposted++
+		}
+		// b) a stream entry added again (a copy of one the ingest wrote, or
+		// of a stored batch when none was caught).
+		tapMu.Lock()
+		caught := append([]redis.XMessage(nil), entries...)
+		entries = entries[:0]
+		tapMu.Unlock()
+		data, _ := proto.Marshal(record.BatchToProto(held))
+		values := []any{"batch", data}
+		if len(caught) > 0 {
+			values = []any{"batch", caught[0].Values["batch"]}
+		}
+		for k := 0; k < 2; k++ {
+			if err := c.RDB.XAdd(ctx, &redis.XAddArgs{Stream: redisroute.DefaultStream, Values: values}).Err(); err != nil {
+				dupErrs = append(dupErrs, "xadd: "+err.Error())
+			} else {
+				xadded++
+			}
+		}
+		// c) one message published twice.
+		for k := 0; k < 2; k++ {
+			res := pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: map[string]string{"records": fmt.Sprint(len(held))}})
+			if _, err := res.Get(ctx); err != nil {
+				dupErrs = append(dupErrs, "publish: "+err.Error())
+			} else {
+				published++
+			}
+		}
+		// d) one gRPC batch delivered twice, concurrently.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for k := 0; k < 2; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+				defer ccancel()
+				_, err := sinkClient.Deliver(cctx, &pb.DeliverRequest{Batch: record.BatchToProto(held)})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					dupErrs = append(dupErrs, "grpc deliver: "+err.Error())
+				} else {
+					delivered++
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	lctx, lcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(lctx) }()
+	end := time.Now().Add(loadFor)
+	time.Sleep(time.Second)
+	for time.Now().Before(end) {
+		dup()
+		time.Sleep(300 * time.Millisecond)
+	}
+	lcancel()
+	<-done
+	dup() // once more, after the load
+	c.verify(t, "duplicate-deliveries", l, convergeTimeout,
+		fmt.Sprintf("reposted_requests=%d xadded_again=%d published_again=%d grpc_delivered_again=%d", reposted, xadded, published, delivered))
+	if len(dupErrs) > 0 {
+		t.Errorf("duplicate deliveries failed: %v", dupErrs[:min(5, len(dupErrs))])
+	}
+	if reposted == 0 || xadded == 0 || published == 0 || delivered == 0 {
+		t.Errorf("not every route got duplicates: reposted=%d xadded=%d published=%d delivered=%d", reposted, xadded, published, delivered)
+	}
+	// Every route delivered a repeat, and nothing was counted twice
+	// (verify): the repeats are visible as duplicates in the sinks' metrics.
+	if acc := l.Accepted(); len(acc) > 0 {
+		l.mu.Lock()
+		twice := 0
+		for _, n := range l.accepts {
+			if n > 1 {
+				twice++
+			}
+		}
+		l.mu.Unlock()
+		if twice == 0 {
+			t.Errorf("no id got a 202 twice: the re-posts did not happen")
+		}
+	}
+}
+
+// repost is a request that posts the stored records again with their ids.
+func repost(url string, recs []record.Record) request {
+	ids := make([]string, len(recs))
+	body := "["
+	for i, r := range recs {
+		ids[i] = r.ID
+		if i > 0 {
+			body += ","
+		}
+		body += fmt.Sprintf(`{"id":%q,"name":%q,"location":%q,"age":%d,"vaccine_type":%q,"n_dose":%d}`,
+			r.ID, r.Name, r.Department, r.Age, r.Vaccine, r.Dose)
+	}
+	body += "]"
+	return request{url: url + "/api/records", contentType: "application/json", body: []byte(body), ids: ids}
+}

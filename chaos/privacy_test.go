@@ -1,0 +1,143 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Personal data: names are masked in everything public. A load goes through
+// `up` (every route, valid and invalid records) at the most verbose log
+// level, while a WebSocket client records every frame; then no full name
+// that was posted appears in /api/stats, in a WebSocket frame, or in the
+// process's logs. The masked forms do appear, so the check looks at the
+// right places.
+func TestNoFullNameInPublicOutput(t *testing.T) {
+	up := startUp(t, randomToken(), "LOG_LEVEL=debug")
+	ws := "ws" + strings.TrimPrefix(up.URL, "http") + "/ws"
+	conn, _, err := websocket.DefaultDialer.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var frames [][]byte
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			frames = append(frames, b)
+			mu.Unlock()
+		}
+	}()
+
+	// Valid records through every route, as single records and batches.
+	l := newLoad(up.URL, "privacy", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	l.Run(ctx)
+	cancel()
+	// Invalid records carrying full names: refused, and not logged either.
+	c := &http.Client{Timeout: 30 * time.Second}
+	var invalid []string
+	for i := 0; i < 20; i++ {
+		name := fullName(1000 + i)
+		invalid = append(invalid, name)
+		bad := fmt.Sprintf(`[{"name":%q,"location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1},{"name":%q,"location":"Narnia","age":300,"vaccine_type":"Sinovac","n_dose":9}]`, fullName(2000+i), name)
+		code, _ := status(t, c, "POST", up.URL+"/api/records", "application/json", strings.NewReader(bad), nil)
+		if code != http.StatusUnprocessableEntity {
+			t.Fatalf("invalid batch: %d, want 422", code)
+		}
+	}
+	accepted := len(l.Accepted())
+	if accepted == 0 {
+		t.Fatalf("no record was accepted: %s", l.Summary())
+	}
+	// Wait until everything is counted, and the last frame shows it.
+	var stats []byte
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := c.Get(up.URL + "/api/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var s struct{ Total int }
+		_ = json.Unmarshal(stats, &s)
+		mu.Lock()
+		last := []byte{}
+		if len(frames) > 0 {
+			last = frames[len(frames)-1]
+		}
+		mu.Unlock()
+		if s.Total == accepted && bytes.Contains(last, []byte(fmt.Sprintf(`"total":%d`, accepted))) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("not all %d records counted and pushed: /api/stats %.200s", accepted, stats)
+		}
+	}
+	conn.Close()
+	<-readDone
+	if err := up.Stop(); err != nil {
+		t.Logf("stop: %v", err)
+	}
+	logs := up.Logs(0)
+
+	// Every full name posted (valid and invalid), and the part of each that
+	// masking removes (second given name and first surname together).
+	var names []string
+	for i := 1; i <= int(l.seq.Load()); i++ {
+		names = append(names, fullName(i))
+	}
+	names = append(names, invalid...)
+	for i := 0; i < 20; i++ {
+		names = append(names, fullName(2000+i))
+	}
+	places := map[string][]byte{"/api/stats": stats, "the logs": []byte(logs)}
+	mu.Lock()
+	for i, f := range frames {
+		places[fmt.Sprintf("WebSocket frame %d", i)] = f
+	}
+	nFrames := len(frames)
+	mu.Unlock()
+	leaks := 0
+	for _, n := range names {
+		parts := strings.Fields(n)
+		for _, needle := range []string{n, parts[1] + " " + parts[2]} {
+			for where, b := range places {
+				if bytes.Contains(b, []byte(needle)) || bytes.Contains(b, []byte(jsonEscaped(needle))) {
+					leaks++
+					if leaks <= 10 {
+						t.Errorf("%q (from %q) appears in %s", needle, n, where)
+					}
+				}
+			}
+		}
+	}
+	// The public output does show masked names, so the search looked where
+	// names are.
+	if !bytes.Contains(stats, []byte(`"name":"`)) || !strings.Contains(string(stats), ". ") {
+		t.Errorf("/api/stats shows no masked name: %.300s", stats)
+	}
+	fmt.Printf("PRIVACY records=%d names_checked=%d frames=%d log_bytes=%d leaks=%d\n", accepted, len(names), nFrames, len(logs), leaks)
+}
+
+// jsonEscaped is s as it appears inside a JSON string (non-ASCII escaped
+// or not, depending on the encoder).
+func jsonEscaped(s string) string {
+	b, _ := json.Marshal(s)
+	return strings.Trim(string(b), `"`)
+}
