@@ -51,11 +51,57 @@ func TestDockerfileIsWellFormed(t *testing.T) {
 	if workdir != "/app" || !web {
 		t.Errorf("final stage: WORKDIR %q and dashboard copied to /app/webapp/dist: %v", workdir, web)
 	}
-	ignore := readRepoFile(t, ".dockerignore")
-	for _, want := range []string{".git", "**/node_modules", "**/*.tfstate", "**/terraform.tfvars"} {
-		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(ignore) {
-			t.Errorf(".dockerignore does not exclude %s", want)
+	bc, err := LoadBuildContext(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the stages COPY must be in the context; local state and secrets must not.
+	for _, in := range []string{"go.mod", "go.sum", "cmd/vacunometro/main.go", "internal/catalog/catalog.go", "webapp/package.json", "webapp/package-lock.json", "webapp/src/main.tsx", "webapp/index.html"} {
+		if !bc.Includes(in) {
+			t.Errorf("the build context leaves out %s", in)
 		}
+	}
+	for _, out := range []string{".git/config", "webapp/node_modules/react/index.js", "infra/terraform.tfvars", "infra/.terraform/providers/x", "infra/terraform.tfstate", "bin/vacunometro", ".env", "cluster/overlays/prod/project.env"} {
+		if bc.Includes(out) {
+			t.Errorf("the build context includes %s", out)
+		}
+	}
+}
+
+func TestBuildContextFollowsDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		".dockerignore":        "cmd\n**/*.secret\n!keep.secret\n",
+		"cmd/vacunometro/a.go": "package main\n",
+		"internal/x/x.go":      "package x\n",
+		"internal/x/k.secret":  "s",
+		"keep.secret":          "s",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bc, err := LoadBuildContext(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	n, err := bc.CopyTo(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"cmd/vacunometro/a.go": false, "internal/x/x.go": true, "internal/x/k.secret": false, "keep.secret": true, ".dockerignore": true} {
+		_, err := os.Stat(filepath.Join(dst, filepath.FromSlash(name)))
+		if got := err == nil; got != want {
+			t.Errorf("%s copied=%v, want %v", name, got, want)
+		}
+	}
+	if n != 3 {
+		t.Errorf("copied %d files, want 3", n)
 	}
 }
 
@@ -140,13 +186,25 @@ func buildLikeDockerfile(t *testing.T) string {
 			binErr = err
 			return
 		}
+		// Build from what `docker build .` would send (after .dockerignore), as COPY . . does.
+		bc, err := LoadBuildContext(root)
+		if err != nil {
+			binErr = err
+			return
+		}
+		src := filepath.Join(dir, "src")
+		files, err := bc.CopyTo(src)
+		if err != nil {
+			binErr = err
+			return
+		}
 		binPath = filepath.Join(dir, filepath.Base(gb.Output))
 		args := append([]string{"build"}, gb.Flags...)
 		args = append(args, "-o", binPath, gb.Package)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = root
+		cmd.Dir = src
 		cmd.Env = os.Environ()
 		for k, v := range gb.Env {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -157,7 +215,7 @@ func buildLikeDockerfile(t *testing.T) string {
 			binErr = fmt.Errorf("go %s (env %v): %w\n%s", strings.Join(args, " "), gb.Env, err, out)
 			return
 		}
-		t.Logf("built %s like the Dockerfile (go %s, env %v) in %s", binPath, strings.Join(args, " "), gb.Env, time.Since(start).Round(time.Second))
+		t.Logf("built %s like the Dockerfile (go %s, env %v) from the %d files of the build context in %s", binPath, strings.Join(args, " "), gb.Env, files, time.Since(start).Round(time.Second))
 	})
 	if binSkip != "" {
 		t.Skip(binSkip)

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	cloud.google.com/go/cloudbuild v1.37.0
 	github.com/hashicorp/hcl/v2 v2.25.0
+	github.com/moby/patternmatcher v0.6.1
 	github.com/zclconf/go-cty v1.20.0
 	google.golang.org/protobuf v1.36.12
 	k8s.io/api v0.37.2
