@@ -9,8 +9,11 @@
 // header totals, the shading of the two departments, the latest records
 // and the route split change without a reload; after the server is killed
 // (SIGKILL) and started again, the page reconnects by itself and shows the
-// same totals. Waits are bounded only so that a broken build fails instead
-// of hanging; the observed delays are printed, not asserted.
+// same totals. A rollout state written into the server's own Redis (as
+// `vacunometro rollout` publishes it) shows up in the rollout panel, and its
+// verdict follows, without a reload. Waits are bounded only so that a broken
+// build fails instead of hanging; the observed delays are printed, not
+// asserted.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -63,6 +66,8 @@ function startServer() {
   const p = spawn(VAC_BIN, args, { cwd: webapp, env, stdio: ['ignore', 'pipe', 'pipe'] })
   p.stdout.pipe(serverLog, { end: false })
   p.stderr.pipe(serverLog, { end: false })
+  p.logText = '' // this process's log, to read the embedded Redis URL from
+  for (const stream of [p.stdout, p.stderr]) stream.on('data', (b) => (p.logText += b.toString()))
   p.exited = new Promise((r) => p.on('exit', (code, sig) => r({ code, sig })))
   return p
 }
@@ -107,6 +112,81 @@ async function waitAttr(testId, attr, pred, what) {
     await sleep(25)
   }
   assert.fail(`${what}: [data-testid=${testId}] ${attr}=${JSON.stringify(last)} never matched`)
+}
+
+/** redisUrlOf reads the embedded Redis URL from the server's log line `msg="embedded Redis" ... url=redis://...`. */
+function redisUrlOf(p) {
+  const all = [...p.logText.matchAll(/embedded Redis.*?\burl=(redis:\/\/[^\s"]+)/g)]
+  assert.ok(all.length > 0, `no "embedded Redis ... url=" line in the server log (${join(ARTIFACTS, 'server.log')})`)
+  return new URL(all[all.length - 1][1])
+}
+
+/** resp encodes one command as a RESP array of bulk strings (lengths in bytes, not characters). */
+function resp(args) {
+  return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')
+}
+
+/**
+ * redis sends the commands over one connection (a tiny RESP client: no new
+ * dependency) and resolves with their replies; an error reply rejects.
+ */
+function redis(url, commands) {
+  if (url.password) commands = [['AUTH', ...(url.username ? [decodeURIComponent(url.username)] : []), decodeURIComponent(url.password)], ...commands]
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: url.hostname, port: Number(url.port || 6379) })
+    sock.setTimeout(WAIT_MS, () => sock.destroy(new Error('redis: no answer')))
+    let buf = Buffer.alloc(0)
+    const replies = []
+    // parse one reply at off: [value, next offset] or null when incomplete
+    const parse = (off) => {
+      const eol = buf.indexOf('\r\n', off)
+      if (eol < 0) return null
+      const line = buf.toString('utf8', off + 1, eol)
+      switch (String.fromCharCode(buf[off])) {
+        case '+':
+          return [line, eol + 2]
+        case '-':
+          return [new Error(`redis: ${line}`), eol + 2]
+        case ':':
+          return [Number(line), eol + 2]
+        case '$': {
+          const n = Number(line)
+          if (n < 0) return [null, eol + 2]
+          if (buf.length < eol + 2 + n + 2) return null
+          return [buf.toString('utf8', eol + 2, eol + 2 + n), eol + 2 + n + 2]
+        }
+        default:
+          return [new Error(`redis: unexpected reply ${JSON.stringify(line)}`), eol + 2]
+      }
+    }
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk])
+      let r
+      while (replies.length < commands.length && (r = parse(0))) {
+        replies.push(r[0])
+        buf = buf.subarray(r[1])
+      }
+      if (replies.length === commands.length) {
+        sock.end()
+        const err = replies.find((x) => x instanceof Error)
+        if (err) reject(err)
+        else resolve(replies)
+      }
+    })
+    sock.on('error', reject)
+    sock.on('connect', () => sock.write(commands.map(resp).join('')))
+  })
+}
+
+/** publishRollout does what `vacunometro rollout` does: SET {vac}:rollout, then PUBLISH vacunometro.changed rollout. */
+async function publishRollout(state) {
+  const url = redisUrlOf(server)
+  const [set, receivers] = await redis(url, [
+    ['SET', '{vac}:rollout', JSON.stringify(state)],
+    ['PUBLISH', 'vacunometro.changed', 'rollout'],
+  ])
+  assert.equal(set, 'OK', 'SET {vac}:rollout')
+  return { url: url.href, receivers }
 }
 
 before(async () => {
@@ -260,6 +340,98 @@ test('the dashboard updates live as records arrive', async () => {
   log('screenshots in', ARTIFACTS)
 })
 
+// the mock server (e2e/mock-server.mjs) has no Redis to write a rollout into
+const MOCK = /mock-server\.mjs$/.test(VAC_BIN)
+
+test('the rollout panel appears and follows the verdict without a reload', { skip: MOCK && 'VAC_BIN is the mock server: no Redis' }, async () => {
+  assert.equal(await page.getByTestId('rollout-panel').count(), 0, 'no panel before any rollout')
+  assert.equal((await stats()).rollout, undefined, 'no rollout in /api/stats yet')
+
+  const plan = {
+    route: 'pubsub',
+    steps: [5, 25, 50, 100],
+    from: { grpc: 34, redis: 33, pubsub: 33 },
+    backend: 'in-process split (e2e)',
+    max_failures: 2,
+    started_at: new Date().toISOString(),
+  }
+  const pass5 = { step: 5, success_pct: 100, p99_ms: 12.5, lag_p99_ms: 80, records: 120, verdict: 'pass', reason: 'success 100% ≥ 99%; p99 12.5ms ≤ 500ms' }
+  const running = {
+    ...plan,
+    step: 25,
+    weights: { grpc: 40, redis: 35, pubsub: 25 },
+    checks: [pass5],
+    verdict: 'running',
+    reason: '',
+    failed_checks: 0,
+    updated_at: new Date().toISOString(),
+    a_field_from_the_future: { ignored: true },
+  }
+  let t0 = Date.now()
+  const pub = await publishRollout(running)
+  log(`rollout state SET and PUBLISHed to ${pub.url} (${pub.receivers} subscriber(s))`)
+  await waitAttr('rollout-verdict', 'data-verdict', (v) => v === 'running', 'running verdict shown')
+  log(`rollout panel (running) shown ${Date.now() - t0} ms after the PUBLISH`)
+  assert.equal(await page.getByTestId('rollout-route').innerText(), 'pubsub')
+  assert.match(await page.getByTestId('rollout-verdict').innerText(), /En curso/)
+  assert.equal(await page.getByTestId('rollout-check-5').getAttribute('data-verdict'), 'pass')
+  assert.match(await page.getByTestId('rollout-check-5').innerText(), /Aprobado/)
+  assert.equal(await page.getByTestId('rollout-step-25').getAttribute('aria-current'), 'step', 'the current step is highlighted')
+  assert.equal(await page.getByTestId('rollout-weight-grpc').getAttribute('data-weight'), '40')
+  await page.getByTestId('rollout-panel').screenshot({ path: join(ARTIFACTS, 'rollout-running.png') })
+
+  // the canary fails twice at 25 % and the rollout goes back to the old split
+  const rolledBack = {
+    ...running,
+    step: 33,
+    weights: { grpc: 34, redis: 33, pubsub: 33 },
+    checks: [
+      pass5,
+      { step: 25, success_pct: 80.5, p99_ms: 640, lag_p99_ms: 95, records: 200, verdict: 'fail', reason: 'success 80.5% < 99%; p99 640ms > 500ms' },
+      { step: 25, success_pct: 79.25, p99_ms: 1250, lag_p99_ms: null, records: 212, verdict: 'fail', reason: 'success 79.25% < 99%; p99 1.25s > 500ms' },
+    ],
+    verdict: 'rolled_back',
+    reason: '2 failed checks (--max-failures 2); last at step 2/4 (pubsub 25%): success 79.25% < 99%',
+    failed_checks: 2,
+    updated_at: new Date().toISOString(),
+  }
+  t0 = Date.now()
+  await publishRollout(rolledBack)
+  await waitAttr('rollout-verdict', 'data-verdict', (v) => v === 'rolled_back', 'rolled-back verdict shown')
+  log(`rollout panel (rolled_back) shown ${Date.now() - t0} ms after the PUBLISH`)
+  const verdict = await page.getByTestId('rollout-verdict').innerText()
+  assert.match(verdict, /Revertido/)
+  assert.match(verdict, /2 failed checks \(--max-failures 2\)/)
+  const at25 = page.getByTestId('rollout-check-25')
+  assert.equal(await at25.count(), 2, 'both checks at 25 % are listed')
+  assert.deepEqual(await at25.evaluateAll((els) => els.map((e) => e.getAttribute('data-verdict'))), ['fail', 'fail'])
+  assert.match(await at25.nth(1).innerText(), /Falló/)
+  assert.match(await at25.nth(1).innerText(), /79\.25%/)
+  assert.equal(await page.getByTestId('rollout-step-25').getAttribute('data-state'), 'failed')
+  assert.equal(await page.evaluate(() => window.__noReload), 'still-here', 'the page was not reloaded')
+
+  const panel = page.getByTestId('rollout-panel')
+  await panel.scrollIntoViewIfNeeded()
+  await panel.screenshot({ path: join(ARTIFACTS, 'rollout.png') })
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-rollout.png'), fullPage: true })
+  await page.setViewportSize({ width: 375, height: 800 })
+  await sleep(200)
+  await panel.screenshot({ path: join(ARTIFACTS, 'rollout-375.png') })
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-rollout-375.png'), fullPage: true })
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  assert.equal(overflow, 0, 'no sideways scrolling at 375 px')
+  await page.setViewportSize({ width: 1280, height: 900 })
+
+  // in English with the switch (and back: the language test expects Spanish first)
+  await page.getByTestId('lang-switch').click()
+  assert.match(await page.getByTestId('rollout-verdict').innerText(), /Rolled back/)
+  assert.match(await at25.nth(1).innerText(), /Fail/)
+  await panel.screenshot({ path: join(ARTIFACTS, 'rollout-en.png') })
+  await page.getByTestId('lang-switch').click()
+  assert.match(await page.getByTestId('rollout-verdict').innerText(), /Revertido/)
+  log('rollout screenshots in', ARTIFACTS)
+})
+
 test('the page reconnects by itself after the server is killed and restarted', async () => {
   assert.ok(totalsAfterPost, 'needs the first test')
   await killServer('SIGKILL')
@@ -275,6 +447,7 @@ test('the page reconnects by itself after the server is killed and restarted', a
 
   const s = await stats()
   assert.equal(s.total, totalsAfterPost.total, 'the server kept every record across the kill')
+  log(`rollout state after the restart: ${s.rollout ? s.rollout.verdict : 'gone (the embedded Redis starts empty)'}`)
   await waitAttr('total-doses', 'data-value', (v) => Number(v) === totalsAfterPost.total, 'header total after the restart')
   await waitAttr('people-vaccinated', 'data-value', (v) => Number(v) === totalsAfterPost.first, 'first doses after the restart')
   await waitAttr('fully-vaccinated', 'data-value', (v) => Number(v) === totalsAfterPost.full, 'full series after the restart')

@@ -6,6 +6,7 @@ import { Doughnut } from './components/Doughnut'
 import { Header } from './components/Header'
 import { Latest } from './components/Latest'
 import { Ranking } from './components/Ranking'
+import { RolloutPanel } from './components/RolloutPanel'
 import { RouteSplit } from './components/RouteSplit'
 import { I18nContext } from './i18n-context'
 import type { Lang } from './lib/format'
@@ -57,6 +58,7 @@ export default function App() {
           <Latest records={snap?.latest ?? []} />
           <RouteSplit routes={snap?.routes ?? []} />
         </div>
+        <RolloutPanel rollout={snap?.rollout ?? null} />
       </main>
       <footer className="credits" data-testid="credits">
         {t.credits}

@@ -53,6 +53,41 @@ export interface Snapshot {
   records_per_second: number
   updated_at: string | null
   generated_at: string
+  rollout: Rollout | null // the last progressive rollout; null when none ran
+}
+
+// The last progressive rollout (`vacunometro rollout`, Go: internal/rollout
+// State), as the snapshot carries it. Every field is optional on the wire;
+// parseRollout (src/lib/rollout.ts) fills in the defaults below.
+
+export type RolloutVerdict = 'running' | 'promoted' | 'rolled_back' | 'interrupted' | 'unknown'
+export type CheckVerdict = 'pass' | 'fail' | 'inconclusive' | 'unknown'
+
+export interface RolloutCheck {
+  step: number // the route's percentage when the check ran
+  success_pct: number | null // null: not measured (no records in the interval)
+  p99_ms: number | null
+  lag_p99_ms: number | null
+  records: number | null
+  verdict: CheckVerdict
+  verdict_raw: string // as sent, for a verdict this page does not know
+  reason: string
+}
+
+export interface Rollout {
+  route: string // the route being rolled out
+  steps: number[] // the route's percentages, in order
+  step: number | null // the route's percentage now (null: not sent)
+  weights: [string, number][] // the split now, in a stable route order
+  from: [string, number][] // the split before the rollout (empty when not sent)
+  checks: RolloutCheck[]
+  verdict: RolloutVerdict
+  verdict_raw: string
+  reason: string
+  backend: string
+  failed_checks: number | null
+  max_failures: number | null
+  updated_at: string | null
 }
 
 export type Metric = 'first' | 'full'

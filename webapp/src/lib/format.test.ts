@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatInt, formatPct, formatRate, formatTime } from './format'
+import { formatInt, formatMs, formatPct, formatRate, formatSuccess, formatTime } from './format'
 import { loadLang, saveLang, LANG_KEY, STRINGS } from './i18n'
 
 describe('numbers for es-GT and en', () => {
@@ -58,5 +58,22 @@ describe('language choice', () => {
   it('has every string in both languages', () => {
     expect(Object.keys(STRINGS.en).sort()).toEqual(Object.keys(STRINGS.es).sort())
     expect(STRINGS.es.totalDoses).not.toBe(STRINGS.en.totalDoses)
+  })
+})
+
+describe('rollout figures', () => {
+  it('formats latencies in ms below a second and in s above, "—" when not measured', () => {
+    expect(formatMs('es', 12.5)).toBe('12.5 ms')
+    expect(formatMs('es', 3.456)).toBe('3.46 ms')
+    expect(formatMs('en', 80)).toBe('80 ms')
+    expect(formatMs('en', 1250)).toBe('1.25 s')
+    expect(formatMs('es', null)).toBe('—')
+  })
+  it('never rounds a success rate up to 100 %', () => {
+    expect(formatSuccess('es', 100)).toBe('100%')
+    expect(formatSuccess('es', 99.999)).toBe('99.99%')
+    expect(formatSuccess('en', 0.29)).toBe('0.29%')
+    expect(formatSuccess('en', 80.5)).toBe('80.5%')
+    expect(formatSuccess('en', null)).toBe('—')
   })
 })

@@ -49,3 +49,27 @@ export function formatTime(lang: Lang, iso: string | null | undefined, timeZone?
   if (Number.isNaN(d.getTime())) return '—'
   return new Intl.DateTimeFormat(LOCALES[lang], { timeStyle: 'medium', timeZone }).format(d)
 }
+
+/**
+ * formatMs formats a latency in milliseconds: "12.5 ms" below a second,
+ * "1.25 s" above; "—" when not measured (null).
+ */
+export function formatMs(lang: Lang, ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '—'
+  if (Math.abs(ms) >= 1000) {
+    return nf(lang, 'sec', { maximumFractionDigits: 2 }).format(ms / 1000) + ' s'
+  }
+  const digits = Math.abs(ms) < 10 ? 2 : 1
+  return nf(lang, 'ms' + digits, { maximumFractionDigits: digits }).format(ms) + ' ms'
+}
+
+/**
+ * formatSuccess formats a success rate in percent with up to two decimals,
+ * rounded down, so that 99.999 % reads "99.99 %" and never "100 %": a check
+ * with one failure in 100,000 must not look perfect. "—" when not measured.
+ */
+export function formatSuccess(lang: Lang, pct: number | null): string {
+  if (pct === null || !Number.isFinite(pct)) return '—'
+  const v = Math.floor(pct * 100 + 1e-7) / 100 // 1e-7: 0.29 * 100 is 28.999…
+  return nf(lang, 'succ', { style: 'percent', maximumFractionDigits: 2 }).format(v / 100)
+}

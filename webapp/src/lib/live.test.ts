@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { snapshot } from '../test-fixtures'
-import { backoffDelay, LiveClient, wsUrlFor, type ConnectionState, type SocketLike } from './live'
+import { backoffDelay, LiveClient, sameData, wsUrlFor, type ConnectionState, type SocketLike } from './live'
 import type { Snapshot } from '../types'
 
 describe('backoffDelay', () => {
@@ -181,6 +181,102 @@ describe('LiveClient', () => {
     resolve(snapshot({ total: 3 })) // stale
     await vi.advanceTimersByTimeAsync(0)
     expect(snaps.map((s) => s.total)).toEqual([9])
+  })
+
+  describe('liveness: a socket silent for 30 s is checked with one GET /api/stats', () => {
+    const opened = () => {
+      client.start()
+      sockets[0].serverOpen()
+      sockets[0].serverSend(snapshot({ total: 1 }))
+      return sockets[0]
+    }
+
+    it('reopens the socket when the probe fails too (server unreachable, half-open socket)', async () => {
+      const s = opened()
+      await vi.advanceTimersByTimeAsync(29_999)
+      expect(fetchStats).not.toHaveBeenCalled()
+      expect(s.closed).toBe(false)
+      await vi.advanceTimersByTimeAsync(1) // 30 s without a frame: probe, which fails
+      expect(s.closed).toBe(true)
+      expect(last()).toMatchObject({ status: 'reconnecting', attempt: 1 })
+      await vi.advanceTimersByTimeAsync(1)
+      expect(fetchStats).toHaveBeenCalledTimes(2) // the probe, then the poll of the reconnecting state
+      await vi.advanceTimersByTimeAsync(249)
+      expect(sockets).toHaveLength(2)
+    })
+
+    it('every frame restarts the 30 s', async () => {
+      const s = opened()
+      for (let i = 0; i < 5; i++) {
+        await vi.advanceTimersByTimeAsync(25_000)
+        s.serverSend(snapshot({ total: 2 + i }))
+      }
+      await vi.advanceTimersByTimeAsync(29_999)
+      expect(fetchStats).not.toHaveBeenCalled()
+      expect(s.closed).toBe(false)
+      expect(last().status).toBe('live')
+    })
+
+    it('keeps a quiet socket while the server answers with the same data, and checks again 30 s later', async () => {
+      fetchStats.mockImplementation(() => Promise.resolve(snapshot({ total: 1, generated_at: '2026-11-27T09:00:00Z' })))
+      const s = opened()
+      await vi.advanceTimersByTimeAsync(30_000)
+      expect(fetchStats).toHaveBeenCalledTimes(1)
+      await vi.advanceTimersByTimeAsync(29_999)
+      expect(fetchStats).toHaveBeenCalledTimes(1)
+      expect(s.closed).toBe(false)
+      expect(last()).toMatchObject({ status: 'live', transport: 'ws' })
+      await vi.advanceTimersByTimeAsync(1)
+      expect(fetchStats).toHaveBeenCalledTimes(2)
+      expect(sockets).toHaveLength(1)
+      expect(snaps.map((x) => x.total)).toEqual([1]) // a probe is not rendered
+    })
+
+    it('reopens when the probe shows data the socket never brought, unless a frame comes within 5 s', async () => {
+      fetchStats.mockImplementation(() => Promise.resolve(snapshot({ total: 2 })))
+      const s = opened()
+      await vi.advanceTimersByTimeAsync(30_000) // probe: the server has total 2, the page 1
+      await vi.advanceTimersByTimeAsync(4_999)
+      expect(s.closed).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(s.closed).toBe(true)
+      expect(last().status).toBe('reconnecting')
+      await vi.advanceTimersByTimeAsync(1)
+      expect(snaps.map((x) => x.total)).toEqual([1, 2]) // the poll of the reconnecting state brings it
+
+      // the same, but the frame was only late: the socket stays
+      client.stop()
+      sockets = []
+      snaps = []
+      const s2 = opened()
+      await vi.advanceTimersByTimeAsync(30_000)
+      await vi.advanceTimersByTimeAsync(1_000)
+      s2.serverSend(snapshot({ total: 2 }))
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(s2.closed).toBe(false)
+      expect(last()).toMatchObject({ status: 'live', transport: 'ws' })
+    })
+
+    it('a frame that arrives during the probe makes the probe’s failure moot', async () => {
+      let reject!: (e: unknown) => void
+      fetchStats.mockImplementation(() => new Promise((_, r) => (reject = r)))
+      const s = opened()
+      await vi.advanceTimersByTimeAsync(30_000)
+      expect(fetchStats).toHaveBeenCalledTimes(1)
+      s.serverSend(snapshot({ total: 5 }))
+      reject(new Error('timeout'))
+      await vi.advanceTimersByTimeAsync(0)
+      expect(s.closed).toBe(false)
+      expect(last().status).toBe('live')
+    })
+
+    it('sameData ignores generated_at only', () => {
+      const a = snapshot()
+      expect(sameData({ ...a, generated_at: 'later' }, a)).toBe(true)
+      expect(sameData({ ...a, records_per_second: 0 }, a)).toBe(false)
+      expect(sameData({ ...a, rollout: null }, { ...a })).toBe(true)
+      expect(sameData(a, null)).toBe(false)
+    })
   })
 
   it('stop() closes the socket and cancels every timer', async () => {

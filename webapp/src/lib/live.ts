@@ -7,6 +7,16 @@ import { parseSnapshot } from './parse'
 // figures keep moving when WebSockets are blocked (a proxy) or the realtime
 // tier is restarting. Everything it touches (socket, fetch, timers, random)
 // is injected, so the tests drive it with fake timers and fake sockets.
+//
+// Liveness: the server pushes only when the data changed (it re-reads at
+// least every 5 s), so a quiet socket is normal, but a half-open one (a NAT
+// or proxy that dropped the connection without telling the browser) looks
+// the same. After silenceMs (30 s) with no frame, one GET /api/stats probe
+// decides: if it fails, the server is unreachable and the socket is
+// reopened; if it shows data other than the last frame's (generated_at
+// aside, as the server itself compares), the socket missed a push: unless a
+// frame arrives within graceMs, it is reopened; otherwise the socket is kept
+// and the next probe is 30 s later.
 
 export type Status = 'connecting' | 'live' | 'reconnecting'
 export type Transport = 'ws' | 'http' | 'none'
@@ -43,6 +53,8 @@ export interface LiveOptions {
   maxDelayMs?: number // cap of the back-off
   pollMs?: number // GET /api/stats period while the socket is down
   openTimeoutMs?: number // give up on a socket that neither opens nor fails
+  silenceMs?: number // probe GET /api/stats after this long without a frame
+  graceMs?: number // after a probe that shows newer data, wait this long for a frame
 }
 
 export const DEFAULT_BASE_MS = 250
@@ -78,6 +90,9 @@ export class LiveClient {
   private openTimer: unknown = null
   private pollTimer: unknown = null
   private polling = false
+  private silenceTimer: unknown = null
+  private frames = 0 // frames received, to tell whether one arrived during a probe
+  private last: Snapshot | null = null // the snapshot last rendered
   private state: ConnectionState = { status: 'connecting', transport: 'none', attempt: 0, nextRetryMs: null }
 
   constructor(opts: LiveOptions, deps: LiveDeps) {
@@ -86,6 +101,8 @@ export class LiveClient {
       maxDelayMs: DEFAULT_MAX_MS,
       pollMs: 2000,
       openTimeoutMs: 8000,
+      silenceMs: 30_000,
+      graceMs: 5000,
       ...opts,
     }
     this.d = deps
@@ -106,6 +123,7 @@ export class LiveClient {
     this.stopped = true
     this.clear('retryTimer')
     this.clear('openTimer')
+    this.clear('silenceTimer')
     this.stopPolling()
     const s = this.socket
     this.socket = null
@@ -125,7 +143,7 @@ export class LiveClient {
     this.o.onState(next)
   }
 
-  private clear(which: 'retryTimer' | 'openTimer' | 'pollTimer'): void {
+  private clear(which: 'retryTimer' | 'openTimer' | 'pollTimer' | 'silenceTimer'): void {
     if (this[which] !== null) {
       this.d.clearTimeout(this[which])
       this[which] = null
@@ -153,15 +171,18 @@ export class LiveClient {
       this.attempt = 0
       this.stopPolling()
       this.emit({ status: 'live', transport: 'ws', attempt: 0, nextRetryMs: null })
+      this.armSilence(s)
     }
     s.onmessage = (ev) => {
       if (this.socket !== s || this.stopped) return
+      this.frames++
+      this.armSilence(s)
       const snap = parseSnapshot(ev.data)
       if (snap) {
         if (this.state.transport !== 'ws' || this.state.status !== 'live') {
           this.emit({ status: 'live', transport: 'ws', attempt: 0, nextRetryMs: null })
         }
-        this.o.onSnapshot(snap)
+        this.render(snap)
       }
     }
     s.onerror = () => {
@@ -173,9 +194,51 @@ export class LiveClient {
     }
   }
 
+  private render(snap: Snapshot): void {
+    this.last = snap
+    this.o.onSnapshot(snap)
+  }
+
+  /** armSilence (re)starts the wait for the next frame on an open socket. */
+  private armSilence(s: SocketLike): void {
+    this.clear('silenceTimer')
+    this.silenceTimer = this.d.setTimeout(() => {
+      this.silenceTimer = null
+      this.probe(s)
+    }, this.o.silenceMs)
+  }
+
+  /** probe asks GET /api/stats whether a silent socket is still worth keeping. */
+  private probe(s: SocketLike): void {
+    if (this.socket !== s || !this.open || this.stopped) return
+    const seen = this.frames
+    // a frame that arrived meanwhile settles it: the socket is alive
+    const moot = () => this.socket !== s || !this.open || this.stopped || this.frames !== seen
+    this.d
+      .fetchStats()
+      .then((body) => {
+        if (moot()) return
+        const snap = parseSnapshot(body)
+        if (snap && sameData(snap, this.last)) {
+          this.armSilence(s) // quiet because nothing changed
+          return
+        }
+        // the server has news the socket did not bring (or answers nonsense):
+        // give a frame in flight a chance, then reopen
+        this.silenceTimer = this.d.setTimeout(() => {
+          this.silenceTimer = null
+          if (!moot()) this.onDown(s)
+        }, this.o.graceMs)
+      })
+      .catch(() => {
+        if (!moot()) this.onDown(s) // silent and unreachable: reconnect
+      })
+  }
+
   /** onDown handles a socket that closed, failed or never opened. */
   private onDown(s: SocketLike | null): void {
     this.clear('openTimer')
+    this.clear('silenceTimer')
     if (s) {
       s.onopen = s.onmessage = s.onclose = s.onerror = null
       try {
@@ -230,13 +293,23 @@ export class LiveClient {
         const snap = parseSnapshot(body)
         if (!snap) return
         if (this.state.transport !== 'http') this.emit({ ...this.state, transport: 'http' })
-        this.o.onSnapshot(snap)
+        this.render(snap)
       })
       .catch(() => {
         /* the server is down as well: keep trying */
       })
       .finally(next)
   }
+}
+
+/**
+ * sameData reports whether two snapshots show the same data: everything but
+ * generated_at, which changes on every read (the server compares the same
+ * way before pushing).
+ */
+export function sameData(a: Snapshot, b: Snapshot | null): boolean {
+  if (!b) return false
+  return JSON.stringify({ ...a, generated_at: '' }) === JSON.stringify({ ...b, generated_at: '' })
 }
 
 /** wsUrlFor derives ws(s)://<same host>/ws from the page's location. */

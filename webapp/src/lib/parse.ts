@@ -1,4 +1,5 @@
 import type { DepartmentStats, LatestRecord, NamedCount, RouteStats, Snapshot } from '../types'
+import { parseRollout } from './rollout'
 
 // parseSnapshot checks the shape of a snapshot from the network and returns
 // it with every missing list or number defaulted, or null when the text is
@@ -77,5 +78,6 @@ export function parseSnapshot(input: unknown): Snapshot | null {
     records_per_second: num(v.records_per_second),
     updated_at: typeof v.updated_at === 'string' ? v.updated_at : null,
     generated_at: str(v.generated_at),
+    rollout: parseRollout(v.rollout),
   }
 }
