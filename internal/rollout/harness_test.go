@@ -1,0 +1,137 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/ingest"
+	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/fault"
+	"github.com/vacunometro/vacunometro/internal/split"
+)
+
+// memRoute takes records in memory. The unit tests of the runner use the
+// real ingest (split, failover, metrics, PUT /api/split) over these; the
+// integration test (rollout_e2e_test.go) uses the binary and real services.
+type memRoute struct {
+	name string
+	n    atomic.Int64
+}
+
+func (m *memRoute) Name() string { return m.name }
+func (m *memRoute) Deliver(ctx context.Context, recs []record.Record) error {
+	m.n.Add(int64(len(recs)))
+	return nil
+}
+func (m *memRoute) Close() error { return nil }
+
+type ingestHarness struct {
+	URL   string
+	Token string
+	split *split.Splitter
+	srv   *httptest.Server
+}
+
+const testToken = "test-admin-token-0123456789"
+
+// newIngest serves the real ingest handler (records, /api/split,
+// /metrics) over in-memory routes with the given faults.
+func newIngest(t *testing.T, faults string, w split.Weights) *ingestHarness {
+	t.Helper()
+	m := metrics.New()
+	routes := map[string]route.Route{}
+	for _, n := range route.All {
+		routes[n] = &memRoute{name: n}
+	}
+	if err := fault.Apply(routes, faults, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := split.New(w)
+	mux := http.NewServeMux()
+	ingest.New(ingest.Config{
+		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
+		Routes:  routes, Splitter: s, AdminToken: testToken, Failover: true,
+		Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}).Register(mux)
+	mux.Handle("GET /metrics", m.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &ingestHarness{URL: srv.URL, Token: testToken, split: s, srv: srv}
+}
+
+var oneRecord = []byte(`{"name":"Duglas Francisco Avila Torres","location":"Chimaltenango","age":19,"vaccine_type":"Sputnik V","n_dose":1}`)
+
+// load posts one record every `every` to base until the returned stop is
+// called; stop returns how many were accepted and refused.
+func load(t *testing.T, base string, every time.Duration) (stop func() (ok, refused int64)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var okN, bad atomic.Int64
+	client := &http.Client{Timeout: 10 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader(oneRecord))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				if ctx.Err() == nil {
+					bad.Add(1)
+				}
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				okN.Add(1)
+			} else {
+				bad.Add(1)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() (int64, int64) {
+		once.Do(func() { cancel(); wg.Wait() })
+		return okN.Load(), bad.Load()
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// syncBuffer is an output a runner writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
