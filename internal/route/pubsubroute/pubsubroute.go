@@ -83,7 +83,7 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 type PublisherOptions struct {
 	Topic       string // default DefaultTopic
 	MaxBatch    int    // records per message (default 500)
-	MaxInFlight int    // concurrent publishes (default 8)
+	MaxInFlight int    // concurrent publishes (default 32)
 }
 
 // Publisher is the ingest side.
@@ -101,7 +101,7 @@ func NewPublisher(c *pubsub.Client, opts PublisherOptions) *Publisher {
 		opts.MaxBatch = 500
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 8
+		opts.MaxInFlight = 32
 	}
 	pub := c.Publisher(opts.Topic)
 	// Our batches are already group-committed: send each at once.
