@@ -32,8 +32,10 @@ Backends:
             (one revision per route, tagged as --tags says); prints the commands unless --apply.
   gke       kubectl patch httproute NAME -n NS --type=json (the backendRefs of --backend-refs);
             prints the commands unless --apply.
-  For cloudrun and gke, --metrics must cover every instance: e.g. a Prometheus server's
-  /federate?match[]={__name__=~"vacunometro_.*"} (series of a route are added up over instances).
+  For cloudrun and gke, --metrics must cover every instance (a load balancer's /metrics is one
+  instance's): a Prometheus server's /federate?match[]={__name__=~"vacunometro_.*"}, or an
+  OpenTelemetry Collector's prometheus exporter fed by every instance; the series of a route
+  are added up over instances and URLs.
 
 With REDIS_URL set, the state is written to the Redis key {vac}:rollout (JSON) and announced with
 PUBLISH vacunometro.changed rollout, for the dashboard.

@@ -166,10 +166,13 @@ func seriesKey(url string, s Sample) string {
 // Scraper reads the metrics of the processes that carry a route: the
 // ingest's /metrics (records and handoff latency) and, when the sink runs
 // elsewhere, the /metrics of the gRPC server and the workers (store lag).
-// On Cloud Run and GKE, where instances sit behind a load balancer, point
-// it at a Prometheus-format endpoint that covers every instance: a
-// Prometheus server's /federate?match[]={__name__=~"vacunometro_.*"}
-// (series of the same route from several instances are added up).
+// On Cloud Run and GKE, where instances sit behind a load balancer (whose
+// /metrics is one instance's), point it at a Prometheus-format endpoint that
+// covers every instance: a Prometheus server's
+// /federate?match[]={__name__=~"vacunometro_.*"}, or an OpenTelemetry
+// Collector's prometheus exporter fed by every instance. Series of the same
+// route from several instances and URLs are added up; a counter that went
+// down (a restarted instance) counts from zero.
 type Scraper struct {
 	URLs   []string
 	Client *http.Client

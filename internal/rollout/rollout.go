@@ -147,11 +147,18 @@ func Run(ctx context.Context, cfg Config, p *Plan) (*Result, error) {
 	failed := 0
 	for i, step := range p.Steps {
 		label := fmt.Sprintf("step %d/%d (%s %d%%)", i+1, len(p.Steps), cfg.Route, step.Percent)
+		if err := r.unchanged(ctx); err != nil {
+			return r.interrupted(ctx, label, nil, err)
+		}
 		if err := cfg.Backend.Set(ctx, step.Weights); err != nil {
 			return r.interrupted(ctx, label, step.Weights, err)
 		}
 		r.state.Step, r.state.Weights = step.Percent, step.Weights.Clone()
-		r.say(slog.LevelInfo, "rollout step set", fmt.Sprintf("%s: split set to %s", label, Format(step.Weights)), "step", step.Percent, "weights", Format(step.Weights))
+		next := ""
+		if step.Analyze {
+			next = fmt.Sprintf("; first check at %s", time.Now().Add(cfg.Interval).Format("15:04:05"))
+		}
+		r.say(slog.LevelInfo, "rollout step set", fmt.Sprintf("%s: split set to %s%s", label, Format(step.Weights), next), "step", step.Percent, "weights", Format(step.Weights))
 		r.publish(ctx)
 		if !step.Analyze {
 			continue
@@ -236,12 +243,45 @@ func analyzed(p *Plan) []int {
 
 func (r *runner) rollback(ctx context.Context, label, reason string) (*Result, error) {
 	r.say(slog.LevelWarn, "rollout rolling back", fmt.Sprintf("rolling back to %s: %s", Format(r.plan.Start), reason), "to", Format(r.plan.Start), "reason", reason)
+	if err := r.unchanged(ctx); err != nil {
+		return r.interrupted(ctx, "rollback after "+label, nil, fmt.Errorf("%w (the rollback was for: %s)", err, reason))
+	}
 	if err := r.cfg.Backend.Set(ctx, r.plan.Start); err != nil {
 		return r.interrupted(ctx, "rollback after "+label, r.plan.Start, err)
 	}
 	r.state.Weights = r.plan.Start.Clone()
 	r.state.Step = Share(r.plan.Start, r.cfg.Route)
 	return r.finish(ctx, RolledBack, reason), nil
+}
+
+// ErrChangedElsewhere: the split is not what this rollout last set.
+var ErrChangedElsewhere = errors.New("the split was changed by someone else")
+
+// unchanged checks that the split is still what this rollout last set (or
+// found): when a person or another tool changed it, the rollout stops
+// without touching it rather than overwrite their change.
+func (r *runner) unchanged(ctx context.Context) error {
+	now, err := r.cfg.Backend.Get(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range orderedRoutes(mergeKeys(now, r.state.Weights)) {
+		if now[n] != r.state.Weights[n] {
+			return fmt.Errorf("%w: it is %s, this rollout left it at %s", ErrChangedElsewhere, Format(now), Format(r.state.Weights))
+		}
+	}
+	return nil
+}
+
+func mergeKeys(a, b split.Weights) split.Weights {
+	m := split.Weights{}
+	for k := range a {
+		m[k] = 0
+	}
+	for k := range b {
+		m[k] = 0
+	}
+	return m
 }
 
 func (r *runner) finish(ctx context.Context, verdict, reason string) *Result {
@@ -303,5 +343,14 @@ func (r *runner) interrupted(ctx context.Context, label string, inFlight split.W
 	r.say(slog.LevelInfo, "rollout summary", fmt.Sprintf("summary: %s interrupted after %s; %d checks; the split is %s", r.cfg.Route, time.Since(r.start).Round(time.Second), len(r.state.Checks), Format(r.state.Weights)),
 		"verdict", Interrupted, "checks", len(r.state.Checks))
 	return &Result{Verdict: Interrupted, Reason: reason, Weights: r.state.Weights.Clone(), Checks: r.state.Checks},
-		fmt.Errorf("%w: %s", ErrInterrupted, reason)
+		&interruptedError{reason: reason, cause: cause}
 }
+
+// interruptedError is ErrInterrupted and its cause.
+type interruptedError struct {
+	reason string
+	cause  error
+}
+
+func (e *interruptedError) Error() string   { return ErrInterrupted.Error() + ": " + e.reason }
+func (e *interruptedError) Unwrap() []error { return []error{ErrInterrupted, e.cause} }

@@ -279,3 +279,50 @@ func TestBackendErrorMidwayInterrupts(t *testing.T) {
 		t.Errorf("published %+v", st)
 	}
 }
+
+func TestRolloutToSlowRouteFailsOnP99(t *testing.T) {
+	h := newIngest(t, "grpc:latency=600ms", split.Weights{"grpc": 0, "redis": 100, "pubsub": 0})
+	stop := load(t, h.URL, 4*time.Millisecond)
+	cfg, out, _ := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
+	cfg.Interval = 1500 * time.Millisecond
+	cfg.Thresholds.MinRecords = 1 // one client, one request at a time: few slow records
+	res, err := run(t, t.Context(), cfg)
+	stop()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Verdict != RolledBack || !slices.Equal(verdicts(res.Checks), []string{Fail, Fail}) {
+		t.Fatalf("verdict %s, checks %v\n%s", res.Verdict, verdicts(res.Checks), out)
+	}
+	for _, c := range res.Checks {
+		if !strings.Contains(c.Reason, "handoff p99") || !strings.Contains(c.Reason, "> 500ms") || c.P99Ms == nil || *c.P99Ms < 500 {
+			t.Errorf("check %+v: want a failure on the handoff p99", c)
+		}
+		if c.SuccessPct == nil || *c.SuccessPct != 100 {
+			t.Errorf("check %+v: a slow route still took every record", c)
+		}
+	}
+}
+
+func TestRolloutStopsWhenSomeoneElseChangesTheSplit(t *testing.T) {
+	h := newIngest(t, "", even)
+	load(t, h.URL, 4*time.Millisecond)
+	cfg, out, _ := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
+	manual := split.Weights{"grpc": 10, "redis": 90, "pubsub": 0}
+	go func() { // an operator steps in by hand during the first interval
+		for !strings.Contains(out.String(), "split set to") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		h.split.Set(manual)
+	}()
+	res, err := run(t, t.Context(), cfg)
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, ErrChangedElsewhere) {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	if got := h.split.Weights(); !reflect.DeepEqual(got, manual) {
+		t.Errorf("the rollout overwrote the operator's split: %v, want %v", got, manual)
+	}
+	if !reflect.DeepEqual(res.Weights, manual) || !strings.Contains(out.String(), "it is grpc=10,redis=90,pubsub=0, this rollout left it at grpc=50,redis=25,pubsub=25") {
+		t.Errorf("result %v\n%s", res.Weights, out)
+	}
+}
