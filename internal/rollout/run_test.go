@@ -60,6 +60,17 @@ func run(t *testing.T, ctx context.Context, cfg Config) (*Result, error) {
 	return Run(ctx, cfg, p)
 }
 
+// count counts the checks with verdict v (at step, when step > 0).
+func count(cs []Check, v string, step int) int {
+	n := 0
+	for _, c := range cs {
+		if c.Verdict == v && (step == 0 || c.Step == step) {
+			n++
+		}
+	}
+	return n
+}
+
 func verdicts(cs []Check) []string {
 	var out []string
 	for _, c := range cs {
@@ -75,6 +86,7 @@ func TestRolloutToHealthyRoutePromotes(t *testing.T) {
 	stop := load(t, h.URL, 4*time.Millisecond)
 	cfg, out, pub := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "redis", 5, 50, 100)
 	cfg.Thresholds.MinRecords = 5 // 5% of about 100 records an interval
+	cfg.MaxInconclusive = 10      // a busy machine may send too little in an interval: wait, do not fail
 	res, err := run(t, t.Context(), cfg)
 	if _, refused := stop(); refused != 0 {
 		t.Errorf("%d requests refused during the rollout", refused)
@@ -89,11 +101,11 @@ func TestRolloutToHealthyRoutePromotes(t *testing.T) {
 	if got := h.split.Weights(); !reflect.DeepEqual(got, want) {
 		t.Errorf("the ingest's split is %v, want %v", got, want)
 	}
-	if got := verdicts(res.Checks); !slices.Equal(got, []string{Pass, Pass, Pass}) {
-		t.Errorf("checks %v, want one pass at each of 5, 50, 100\n%s", got, out)
+	if count(res.Checks, Pass, 5) != 1 || count(res.Checks, Pass, 50) != 1 || count(res.Checks, Pass, 100) != 1 || count(res.Checks, Fail, 0) != 0 {
+		t.Errorf("checks %v, want one pass at each of 5, 50, 100 and no failure\n%s", verdicts(res.Checks), out)
 	}
 	for _, c := range res.Checks {
-		if c.SuccessPct == nil || *c.SuccessPct != 100 || c.P99Ms == nil {
+		if c.Verdict == Pass && (c.SuccessPct == nil || *c.SuccessPct != 100 || c.P99Ms == nil) {
 			t.Errorf("check %+v lacks its numbers", c)
 		}
 	}
@@ -104,7 +116,7 @@ func TestRolloutToHealthyRoutePromotes(t *testing.T) {
 		}
 	}
 	st := pub.last()
-	if st.Verdict != Promoted || st.Step != 100 || len(st.Checks) != 3 || !reflect.DeepEqual(st.Weights, want) || !reflect.DeepEqual(st.From, start) {
+	if st.Verdict != Promoted || st.Step != 100 || len(st.Checks) != len(res.Checks) || !reflect.DeepEqual(st.Weights, want) || !reflect.DeepEqual(st.From, start) {
 		t.Errorf("published state %+v", st)
 	}
 	if first := pub.states[0]; first.Verdict != Running {
@@ -116,6 +128,7 @@ func TestRolloutToFailingRouteRollsBackWithinBudget(t *testing.T) {
 	h := newIngest(t, "pubsub:error=0.3", even)
 	stop := load(t, h.URL, 4*time.Millisecond)
 	cfg, out, pub := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "pubsub", 50, 100)
+	cfg.MaxInconclusive = 10
 	res, err := run(t, t.Context(), cfg)
 	ok, refused := stop()
 	if err != nil {
@@ -124,14 +137,14 @@ func TestRolloutToFailingRouteRollsBackWithinBudget(t *testing.T) {
 	if res.Verdict != RolledBack {
 		t.Fatalf("verdict %s: %s\n%s", res.Verdict, res.Reason, out)
 	}
-	if got := verdicts(res.Checks); !slices.Equal(got, []string{Fail, Fail}) {
-		t.Errorf("checks %v, want exactly --max-failures (2) failures, then the rollback\n%s", got, out)
+	if got := verdicts(res.Checks); count(res.Checks, Fail, 50) != 2 || count(res.Checks, Pass, 0) != 0 || got[len(got)-1] != Fail {
+		t.Errorf("checks %v, want exactly --max-failures (2) failures at 50%%, then the rollback\n%s", got, out)
 	}
 	if got := h.split.Weights(); !reflect.DeepEqual(got, even) {
 		t.Errorf("split after rollback %v, want the starting %v", got, even)
 	}
 	for _, c := range res.Checks {
-		if c.Step != 50 || c.SuccessPct == nil || *c.SuccessPct > 75 || *c.SuccessPct < 65 {
+		if c.Verdict == Fail && (c.Step != 50 || c.SuccessPct == nil || *c.SuccessPct > 80 || *c.SuccessPct < 60) {
 			t.Errorf("check %+v: want step 50 and a success rate near 70%%", c)
 		}
 	}
@@ -286,15 +299,19 @@ func TestRolloutToSlowRouteFailsOnP99(t *testing.T) {
 	cfg, out, _ := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
 	cfg.Interval = 1500 * time.Millisecond
 	cfg.Thresholds.MinRecords = 1 // one client, one request at a time: few slow records
+	cfg.MaxInconclusive = 10
 	res, err := run(t, t.Context(), cfg)
 	stop()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if res.Verdict != RolledBack || !slices.Equal(verdicts(res.Checks), []string{Fail, Fail}) {
+	if res.Verdict != RolledBack || count(res.Checks, Fail, 50) != 2 || count(res.Checks, Pass, 0) != 0 {
 		t.Fatalf("verdict %s, checks %v\n%s", res.Verdict, verdicts(res.Checks), out)
 	}
 	for _, c := range res.Checks {
+		if c.Verdict != Fail {
+			continue
+		}
 		if !strings.Contains(c.Reason, "handoff p99") || !strings.Contains(c.Reason, "> 500ms") || c.P99Ms == nil || *c.P99Ms < 500 {
 			t.Errorf("check %+v: want a failure on the handoff p99", c)
 		}
