@@ -67,7 +67,7 @@ func (r *runner) publish(ctx context.Context) {
 		return
 	}
 	r.state.UpdatedAt = time.Now().UTC()
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := r.cfg.Publisher.Publish(pctx, &r.state); err != nil && r.cfg.Log != nil {
 		r.cfg.Log.Warn("rollout: state not published", "err", err)
@@ -175,6 +175,9 @@ func Run(ctx context.Context, cfg Config, p *Plan) (*Result, error) {
 				t.Stop()
 				return r.interrupted(ctx, label, nil, context.Cause(ctx))
 			case <-t.C:
+			}
+			if err := r.unchanged(ctx); err != nil {
+				return r.interrupted(ctx, label, nil, err)
 			}
 			after, aerr := cfg.Metrics.Scrape(ctx)
 			if ctx.Err() != nil {

@@ -339,6 +339,9 @@ func TestRolloutStopsWhenSomeoneElseChangesTheSplit(t *testing.T) {
 	if got := h.split.Weights(); !reflect.DeepEqual(got, manual) {
 		t.Errorf("the rollout overwrote the operator's split: %v, want %v", got, manual)
 	}
+	if len(res.Checks) != 0 {
+		t.Errorf("judged %d checks under a split the rollout did not set", len(res.Checks))
+	}
 	if !reflect.DeepEqual(res.Weights, manual) || !strings.Contains(out.String(), "it is grpc=10,redis=90,pubsub=0, this rollout left it at grpc=50,redis=25,pubsub=25") {
 		t.Errorf("result %v\n%s", res.Weights, out)
 	}
