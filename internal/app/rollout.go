@@ -37,8 +37,9 @@ Backends:
   OpenTelemetry Collector's prometheus exporter fed by every instance; the series of a route
   are added up over instances and URLs.
 
-With REDIS_URL set, the state is written to the Redis key {vac}:rollout (JSON) and announced with
-PUBLISH vacunometro.changed rollout, for the dashboard.
+With REDIS_URL set (or, for ` + "`up`" + `'s embedded Redis, the URL in --redis-url-file), the state is
+written to the Redis key {vac}:rollout (JSON) and announced with PUBLISH vacunometro.changed rollout,
+for the dashboard.
 Exit status: 0 promoted (or dry run), 1 rolled back or interrupted, 2 bad command line.
 
 Flags:
@@ -79,6 +80,7 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 	dryRun := fs.Bool("dry-run", false, "print the plan and the commands, change nothing")
 	apply := fs.Bool("apply", false, "cloudrun, gke: run the gcloud/kubectl commands (without it they are only printed)")
 	tokenFile := fs.String("token-file", ".vacunometro/admin-token", "local: file with the admin token, when ADMIN_TOKEN is unset")
+	redisFile := fs.String("redis-url-file", ".vacunometro/redis-url", "local: file with the URL of the embedded Redis of up, when REDIS_URL is unset (for the dashboard)")
 	service := fs.String("service", "ingest", "cloudrun: the service")
 	region := fs.String("region", "", "cloudrun: the region")
 	project := fs.String("project", "", "cloudrun: the project (default: gcloud's)")
@@ -167,7 +169,14 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 		Thresholds: rollout.Thresholds{MinSuccess: *minSuccess, MaxP99: *maxP99, MaxLag: *maxLag, MinRecords: *minRecords},
 		Backend:    b, Metrics: &rollout.Scraper{URLs: metricsURLs}, Out: stdout, Log: log,
 	}
-	if set.RedisURL != "" {
+	if set.RedisURL == "" && *backend == "local" && *redisFile != "" {
+		if raw, err := os.ReadFile(*redisFile); err == nil {
+			set.RedisURL = strings.TrimSpace(string(raw))
+		}
+	}
+	if set.RedisURL == "" {
+		log.Info("REDIS_URL is not set: the rollout is not published for the dashboard")
+	} else {
 		p, err := rollout.NewRedisPublisher(set.RedisURL)
 		if err != nil {
 			return usageError("rollout: %v", err)
