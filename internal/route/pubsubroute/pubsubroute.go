@@ -71,7 +71,12 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 	_, err = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
 		Name:               fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
 		Topic:              topicName,
-		AckDeadlineSeconds: 60,
+		// Short: a message held by a worker that died (or pulled by a
+		// stream that was closing) comes back within seconds; a live
+		// worker's client extends the deadline while it works. (Nacking on
+		// shutdown, ShutdownBehaviorNackImmediately, made the emulator stop
+		// delivering to the next subscriber in our tests: not used.)
+		AckDeadlineSeconds: 10,
 	})
 	if err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("pubsub route: create subscription %s: %w", sub, err)
