@@ -22,11 +22,15 @@ Usage:
   vacunometro worker pubsub the Pub/Sub route's worker (subscription)
   vacunometro realtime      the WebSocket tier, /api/stats and the dashboard
   vacunometro rebuild       recompute the Redis view from MongoDB
+  vacunometro rollout --to ROUTE [--steps 5,25,50,100] [--interval 30s] [--max-failures 2] [--min-success 99]
+                      [--max-p99 500ms] [--max-lag 2s] [--backend local|cloudrun|gke] [--dry-run|--apply]
+                            move the split to ROUTE step by step, judged by its own metrics; promote or roll back
   vacunometro version
 
 Each command takes --help. Configuration comes from flags and the environment:
 MONGODB_URI, MONGODB_DATABASE, REDIS_URL, PUBSUB_PROJECT, PUBSUB_EMULATOR_HOST, GRPC_SERVER_ADDRESS,
-SPLIT, ADMIN_TOKEN, PORT, ALLOWED_ORIGINS, WEB_DIR, LOG_LEVEL, LOG_FORMAT (see README.md).
+SPLIT, ADMIN_TOKEN, PORT, ALLOWED_ORIGINS, WEB_DIR, LOG_LEVEL, LOG_FORMAT, FAULTS,
+OTEL_EXPORTER_OTLP_ENDPOINT (see README.md).
 `
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=...".
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr *os.File) e
 		return runRealtime(ctx, set, rest, stderr)
 	case "rebuild":
 		return runRebuild(ctx, set, rest, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, set, rest, stdout, stderr)
 	default:
 		return usageError("unknown command %q", cmd)
 	}

@@ -77,6 +77,10 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		}
 		p.onClose(r.Stop)
 		redisURL = r.URL
+		// Other commands (rollout, rebuild) find the embedded Redis here.
+		if err := os.WriteFile(filepath.Join(*data, "redis-url"), []byte(redisURL+"\n"), 0o600); err != nil {
+			log.Warn("write the embedded Redis URL for other commands", "err", err)
+		}
 		log.Info("embedded Redis", "kind", r.Kind, "url", redisURL)
 	}
 	psAddr := ""
