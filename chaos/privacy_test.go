@@ -121,7 +121,7 @@ func TestNoFullNameInPublicOutput(t *testing.T) {
 				if bytes.Contains(b, []byte(needle)) || bytes.Contains(b, []byte(jsonEscaped(needle))) {
 					leaks++
 					if leaks <= 10 {
-						t.Errorf("%q (from %q) appears in %s", needle, n, where)
+						t.Errorf("%q (from %q) appears in %s: %.240s", needle, n, where, lineWith(b, needle))
 					}
 				}
 			}
@@ -140,4 +140,14 @@ func TestNoFullNameInPublicOutput(t *testing.T) {
 func jsonEscaped(s string) string {
 	b, _ := json.Marshal(s)
 	return strings.Trim(string(b), `"`)
+}
+
+// lineWith returns the first line of b that contains s.
+func lineWith(b []byte, s string) string {
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if bytes.Contains(line, []byte(s)) || bytes.Contains(line, []byte(jsonEscaped(s))) {
+			return string(line)
+		}
+	}
+	return ""
 }
