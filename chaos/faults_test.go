@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -166,19 +167,43 @@ func TestKillPubSubWorker(t *testing.T) {
 // view what it was.
 func TestKillRedisServerAndRebuild(t *testing.T) {
 	c := newCluster(t, clusterOptions{Split: "grpc=30,redis=40,pubsub=30"})
-	l := newLoad(c.Ingest.URL, "kill-redis", 8)
+	l := newLoad(c.Ingest.URL, "kill-redis", 6)
+	// A second ingest that has only the redis route: while Redis is down it
+	// cannot fail over, so its clients must be told (503, or a transport
+	// error), and their retries with the same ids are accepted afterwards.
+	addr := freeAddr(t)
+	only := c.start("ingest-redis-only", addr, "ingest", "--addr", addr, "--split", "redis=100")
+	l2 := newLoad(only.URL, "kill-redis-only", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l2.Run(ctx) }()
+	var down, up time.Time
 	drive(t, l, func(int) {
 		c.Redis.Kill()
-		time.Sleep(time.Second)
+		down = time.Now()
+		time.Sleep(3 * time.Second)
 		c.Redis.Start() // same port and directory: it replays the AOF
+		up = time.Now()
 	})
+	cancel()
+	<-done
+	refusedDuring := 0
+	for _, o := range l2.Outcomes() {
+		if o.status != http.StatusAccepted && o.end.After(down) && o.start.Before(up) {
+			refusedDuring++
+		}
+	}
+	l.absorb(l2)
 	r := c.verify(t, "kill-redis-server", l, convergeTimeout,
-		fmt.Sprintf("redis_route_failures_logged=%d", len(c.logsContaining(`route failed" route=redis`))))
+		fmt.Sprintf("outage=3s redis_only_ingest_refused_during_outage=%d redis_route_failures_logged=%d", refusedDuring, len(c.logsContaining("route failed"))))
+	if refusedDuring == 0 {
+		t.Errorf("the redis-only ingest refused nothing while Redis was down: the outage did not reach it")
+	}
 	if !r.ok() {
 		return
 	}
 
-	ctx := context.Background()
+	ctx = context.Background()
 	before, err := c.Snapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -307,3 +307,26 @@ func (l *loadGen) Outcomes() []outcome {
 	defer l.mu.Unlock()
 	return slices.Clone(l.outcomes)
 }
+
+// absorb adds o's account to l's (o must be stopped).
+func (l *loadGen) absorb(o *loadGen) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, r := range o.accepted {
+		if _, ok := l.accepted[id]; !ok {
+			l.accepted[id] = r
+		}
+	}
+	for id, n := range o.accepts {
+		l.accepts[id] += n
+	}
+	for k, n := range o.statuses {
+		l.statuses[k] += n
+	}
+	l.refused = append(l.refused, o.refused...)
+	l.outcomes = append(l.outcomes, o.outcomes...)
+	l.violations = append(l.violations, o.violations...)
+	l.requests.Add(o.requests.Load())
+}
