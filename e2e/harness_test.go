@@ -328,4 +328,3 @@ func sendAll(t *testing.T, base string, ins []input, mode string) []record.Recor
 }
 
 func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
-

@@ -381,4 +381,3 @@ func TestPartsAsSeparateProcesses(t *testing.T) {
 		}
 	}
 }
-

@@ -47,7 +47,7 @@ if [[ -z "${PUBSUB_EMULATOR_HOST:-}" ]]; then
 	fi
 fi
 
-step "gofmt" bash -c '[[ -z "$(gofmt -l cmd internal proto bench 2>/dev/null | tee /dev/stderr)" ]]'
+step "gofmt" bash -c '[[ -z "$(git ls-files "*.go" | xargs gofmt -l | tee /dev/stderr)" ]]'
 step "go vet" $GO vet ./...
 step "go build" make -s build
 step "go test" $GO test -count=1 -timeout 20m ./...

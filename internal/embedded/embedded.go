@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -171,9 +172,35 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// warnOnly drops records below WARN.
+// warnOnly passes on FerretDB's warnings and errors only, and never its
+// wire dumps ("Request message: {...}"), which hold whole documents (full
+// names) and would put personal data in the logs.
 type warnOnly struct{ slog.Handler }
 
 func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnOnly) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn || isWireDump(r.Message) {
+		return nil
+	}
+	return w.Handler.Handle(ctx, r)
+}
+
+func (w warnOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warnOnly{w.Handler.WithAttrs(attrs)}
+}
+
+func (w warnOnly) WithGroup(name string) slog.Handler {
+	return warnOnly{w.Handler.WithGroup(name)}
+}
+
+func isWireDump(msg string) bool {
+	for _, p := range []string{"Request message", "Response message", "Request header", "Response header"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,8 +69,8 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 		return fmt.Errorf("pubsub route: create topic %s: %w", topic, err)
 	}
 	_, err = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name:               fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
-		Topic:              topicName,
+		Name:  fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
+		Topic: topicName,
 		// Short: a message held by a worker that died (or pulled by a
 		// stream that was closing) comes back within seconds; a live
 		// worker's client extends the deadline while it works. (Nacking on
@@ -189,6 +189,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		sub.ReceiveSettings.NumGoroutines = w.opts.Streams
 		sub.ReceiveSettings.MaxOutstandingMessages = w.opts.MaxOutstanding
 		sub.ReceiveSettings.MaxExtension = 10 * time.Minute
+		// Keep the stream's ack deadline short (the client would otherwise
+		// raise it toward a minute or more): when a worker is killed, what
+		// it held is redelivered within seconds, not minutes.
+		sub.ReceiveSettings.MaxDurationPerAckExtension = 10 * time.Second
 		err := sub.Receive(ctx, w.handle)
 		if ctx.Err() != nil {
 			return nil
