@@ -5,7 +5,7 @@ BIN := bin/vacunometro
 PROTOC_GEN_GO := $(shell $(GO) env GOPATH)/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(shell $(GO) env GOPATH)/bin/protoc-gen-go-grpc
 
-.PHONY: run build test proto proto-tools vet fmt web load bench chaos
+.PHONY: run build test proto proto-tools vet fmt web load bench chaos security
 
 build: $(BIN)
 
@@ -52,3 +52,11 @@ load: build
 BENCH_ARGS ?= -e2e 20s -fresh 15s
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)
+
+# The fault tests at length: kill -9 each part, redis-server and the emulator under a steady load.
+chaos: build
+	CHAOS_DURATION=$${CHAOS_DURATION:-60s} $(GO) test -count=1 -v -timeout 30m ./chaos/
+
+# govulncheck and npm audit (also run by .ci/run).
+security:
+	./scripts/security.sh

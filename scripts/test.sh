@@ -66,6 +66,14 @@ fi
 if command -v locust >/dev/null || [[ -n "${CI:-}" ]]; then
 	step "load (Locust, 30 s)" env DURATION="${LOAD_DURATION:-30s}" ./scripts/load.sh
 fi
+if [[ -n "${CI:-}" || -n "${VAC_FUZZ:-}" ]]; then
+	# A short fuzz run of each target; what they find lands in testdata/fuzz (commit it).
+	step "fuzz record decoder (20 s)" $GO test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./internal/record/
+	step "fuzz split parser (10 s)" $GO test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/split/
+fi
+if [[ -n "${CI:-}" || -n "${VAC_SECURITY:-}" ]]; then
+	step "security (govulncheck, npm audit)" ./scripts/security.sh
+fi
 if [[ -n "${VAC_TEST_EXTRA:-}" ]]; then
 	for extra in $VAC_TEST_EXTRA; do step "$extra" make -s "$extra"; done
 fi
