@@ -55,7 +55,7 @@ bench: build
 
 # The fault tests at length: kill -9 each part, redis-server and the emulator under a steady load.
 chaos: build
-	CHAOS_DURATION=$${CHAOS_DURATION:-60s} $(GO) test -count=1 -v -timeout 30m ./chaos/
+	CHAOS_DURATION=$${CHAOS_DURATION:-60s} $(GO) test -count=1 -v -timeout 40m ./chaos/
 
 # govulncheck and npm audit (also run by .ci/run).
 security:

@@ -129,13 +129,41 @@ func (p *parts) openStore(ctx context.Context, uri string) error {
 
 // openSink needs the store and Redis; it also brings the view up to date
 // with MongoDB when it is empty or behind (after a wipe or a crash).
+//
+// A wiped (empty) or ahead view is rebuilt before the process serves, so
+// that its first answers are right. A view merely behind (a crash between
+// MongoDB and Redis, or just records in flight under load) is caught up in
+// the background: counting is idempotent, so this is safe under live
+// traffic, and a restart does not wait for a scan of the whole collection.
 func (p *parts) openSink(ctx context.Context) error {
-	rebuilt, res, err := p.view.EnsureFresh(ctx, p.store)
+	state, viewTotal, stored, err := p.view.Check(ctx, p.store)
 	if err != nil {
 		return fmt.Errorf("check the Redis view against MongoDB: %w", err)
 	}
-	if rebuilt {
-		p.log.Info("rebuilt the Redis view from MongoDB", "scanned", res.Scanned, "counted", res.Counted, "reset", res.Reset)
+	switch state {
+	case stats.Empty, stats.Ahead:
+		start := time.Now()
+		res, err := p.view.Rebuild(ctx, p.store, state == stats.Ahead)
+		if err != nil {
+			return fmt.Errorf("rebuild the Redis view: %w", err)
+		}
+		p.log.Info("rebuilt the Redis view from MongoDB", "scanned", res.Scanned, "counted", res.Counted, "reset", res.Reset, "took", time.Since(start))
+	case stats.Behind:
+		p.log.Info("the Redis view is behind MongoDB: catching up in the background", "counted", viewTotal, "stored", stored)
+		bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err := p.view.Rebuild(bctx, p.store, false)
+			if err != nil {
+				if bctx.Err() == nil {
+					p.log.Error("catch up the Redis view", "err", err)
+				}
+				return
+			}
+			p.log.Info("the Redis view caught up with MongoDB", "scanned", res.Scanned, "counted", res.Counted)
+		}()
+		p.onClose(func() { cancel(); <-done })
 	}
 	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{Tracer: p.tr})
 	p.onClose(p.sink.Close)

@@ -170,3 +170,36 @@ func TestCrashBetweenMongoAndRedisIsHealedByRedelivery(t *testing.T) {
 		t.Fatalf("redelivered records not counted exactly once: %v", diff)
 	}
 }
+
+func TestCheckTellsTheViewsState(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	check := func(want stats.Freshness) {
+		t.Helper()
+		got, _, _, err := e.view.Check(ctx, e.store)
+		if err != nil || got != want {
+			t.Fatalf("Check = %v, %v; want %v", got, err, want)
+		}
+	}
+	check(stats.Fresh)
+	if err := e.sink.Store(ctx, makeRecords(30, "s")); err != nil {
+		t.Fatal(err)
+	}
+	check(stats.Fresh)
+	if _, err := e.store.Insert(ctx, makeRecords(5, "only-in-mongo")); err != nil {
+		t.Fatal(err)
+	}
+	check(stats.Behind)
+	if err := e.redis.Client(t).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	check(stats.Empty)
+	if _, err := e.view.Rebuild(ctx, e.store, false); err != nil {
+		t.Fatal(err)
+	}
+	check(stats.Fresh)
+	if err := e.store.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(stats.Ahead)
+}

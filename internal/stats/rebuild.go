@@ -76,7 +76,7 @@ func (v *View) Rebuild(ctx context.Context, src Source, reset bool) (RebuildResu
 // EnsureFresh rebuilds the view when it is behind the source (empty after a
 // wipe, or missing records after a crash between MongoDB and Redis), and
 // recomputes it whole when it is ahead (the source was replaced). It returns
-// whether it rebuilt.
+// whether it rebuilt. See Behind for a cheaper check first.
 func (v *View) EnsureFresh(ctx context.Context, src Source) (bool, RebuildResult, error) {
 	// Read the view first: every counted record is already in the source, so
 	// viewTotal <= srcCount unless the source lost records.
@@ -97,5 +97,38 @@ func (v *View) EnsureFresh(ctx context.Context, src Source) (bool, RebuildResult
 	default:
 		res, err := v.Rebuild(ctx, src, false)
 		return true, res, err
+	}
+}
+
+// Freshness is how the view compares with its source.
+type Freshness int
+
+// The states of the view against MongoDB.
+const (
+	Fresh  Freshness = iota // as many records counted as stored
+	Behind                  // fewer counted: some records to add (also momentarily true under load)
+	Empty                   // nothing counted though records are stored: wiped
+	Ahead                   // more counted than stored: the source was replaced
+)
+
+// Check compares the view with src without changing anything.
+func (v *View) Check(ctx context.Context, src Source) (Freshness, int64, int64, error) {
+	viewTotal, err := v.Total(ctx)
+	if err != nil {
+		return Fresh, 0, 0, err
+	}
+	srcCount, err := src.Count(ctx)
+	if err != nil {
+		return Fresh, 0, 0, fmt.Errorf("stats: check: %w", err)
+	}
+	switch {
+	case viewTotal == srcCount:
+		return Fresh, viewTotal, srcCount, nil
+	case viewTotal > srcCount:
+		return Ahead, viewTotal, srcCount, nil
+	case viewTotal == 0:
+		return Empty, viewTotal, srcCount, nil
+	default:
+		return Behind, viewTotal, srcCount, nil
 	}
 }
