@@ -35,7 +35,8 @@ func faultTimes() []time.Duration {
 		return []time.Duration{loadFor / 3}
 	}
 	var out []time.Duration
-	for at := 5 * time.Second; at < loadFor-5*time.Second; at += 15 * time.Second {
+	// The last fault leaves 15 s of load, so that recovery can be seen.
+	for at := 5 * time.Second; at <= loadFor-15*time.Second; at += 15 * time.Second {
 		out = append(out, at)
 	}
 	return out
