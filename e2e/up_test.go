@@ -375,7 +375,7 @@ func TestPartsAsSeparateProcesses(t *testing.T) {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`vacunometro_records_total{outcome="accepted",route="grpc"}`, "vacunometro_route_handoff_seconds_bucket"} {
+	for _, want := range []string{`vacunometro_records_total{outcome="accepted",route="grpc"}`, "vacunometro_route_handoff_seconds_bucket", "vacunometro_redis_stream_entries"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/realtime"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
+	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
@@ -108,6 +110,20 @@ func (p *parts) openRedis(ctx context.Context, url string) error {
 	}
 	p.rdb = rdb
 	p.view = stats.NewView(rdb, p.cat)
+	// Queue lag of the redis route: entries appended and not yet stored
+	// (the worker deletes an entry once the sink holds its records).
+	p.m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vacunometro_redis_stream_entries",
+		Help: "Entries in the redis route's stream not yet stored (queue lag, in batches).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		n, err := redisroute.Lag(ctx, rdb, redisroute.DefaultStream)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 	p.onClose(func() { _ = rdb.Close() })
 	p.checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	return nil
