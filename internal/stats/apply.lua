@@ -16,7 +16,7 @@ for i = 4, #ARGV, 7 do
     redis.call('HINCRBY', agg, 'a:' .. ARGV[i + 4], 1)
     redis.call('HINCRBY', agg, 'r:' .. ARGV[i + 5], 1)
     n = n + 1
-    if live then
+    if live and ARGV[i + 6] ~= '' then
       fresh[#fresh + 1] = ARGV[i + 6]
     end
   end

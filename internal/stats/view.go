@@ -18,6 +18,9 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 )
 
+// latestKept is how many recent records the view keeps.
+const latestKept = 5
+
 // ChangedChannel is the Redis pub/sub channel on which the view announces
 // that it counted records; the payload is the new total.
 const ChangedChannel = "vacunometro.changed"
@@ -72,9 +75,11 @@ func (v *View) apply(ctx context.Context, recs []record.Record, live bool) (int,
 		mode = "rebuild"
 	}
 	args = append(args, now.UnixMilli(), ChangedChannel, mode)
-	for _, r := range recs {
+	for i, r := range recs {
 		latest := ""
-		if live {
+		// Only the batch's last records can be among the latest 5: encode
+		// those alone.
+		if live && i >= len(recs)-latestKept {
 			b, err := json.Marshal(latestOf(r))
 			if err != nil {
 				return 0, fmt.Errorf("stats: encode latest: %w", err)
