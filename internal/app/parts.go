@@ -262,6 +262,7 @@ func (p *parts) health(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/profile", admin(pprof.Profile))
 	mux.HandleFunc("GET /debug/pprof/trace", admin(pprof.Trace))
 	mux.HandleFunc("GET /debug/pprof/symbol", admin(pprof.Symbol))
+	mux.HandleFunc("GET /debug/pprof/cmdline", admin(pprof.Cmdline))
 }
 
 // rebuildHandler serves POST /api/admin/rebuild: recompute the view from MongoDB.
