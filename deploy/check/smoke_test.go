@@ -80,10 +80,7 @@ func startUp(t *testing.T, bin string) string {
 
 func runSmoke(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not on PATH: the smoke script was not run")
-	}
+	py := requireTool(t, "python3", "the smoke script was not run")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(repoRoot(t), "deploy", "check", "smoke.py")}, args...)...)
@@ -111,9 +108,7 @@ func TestSmokeScriptAgainstVacunometroUp(t *testing.T) {
 	// The pipeline's Locust step, as Cloud Build runs it (substitutions applied, the tag URL read
 	// from the workspace), for a few seconds against this server.
 	t.Run("cloudbuild locust step", func(t *testing.T) {
-		if _, err := exec.LookPath("locust"); err != nil {
-			t.Skip("locust is not on PATH (apt-get install python3-locust): the Locust step was not run")
-		}
+		requireTool(t, "locust", "the Locust step was not run (apt-get install python3-locust)")
 		b := loadCloudBuild(t)
 		subs := Substitutions(b, map[string]string{"_LOCUST_TIME": "5s", "_LOCUST_USERS": "2"})
 		var args []string

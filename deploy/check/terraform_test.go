@@ -63,10 +63,7 @@ func TestTerraformIsFormatted(t *testing.T) {
 
 // terraform fmt itself, when the binary is here (it is on the project's machines).
 func TestTerraformFmtCheck(t *testing.T) {
-	bin, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Skip("terraform is not on PATH: formatting was checked with hclwrite.Format only (TestTerraformIsFormatted)")
-	}
+	bin := requireTool(t, "terraform", "formatting was checked with hclwrite.Format only (TestTerraformIsFormatted)")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "fmt", "-check", "-recursive", "-diff", filepath.Join(repoRoot(t), "infra"))
@@ -98,7 +95,7 @@ func TestTerraformMemorystoreFsyncsEveryWrite(t *testing.T) {
 func TestTerraformPubSubNamesMatchTheCode(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "route", "pubsubroute", "pubsubroute.go"))
 	if err != nil {
-		t.Skipf("internal/route/pubsubroute is not there yet: %v", err)
+		t.Fatalf("read the Pub/Sub route's defaults: %v", err)
 	}
 	tf := loadInfra(t)
 	for _, c := range []struct{ constant, typ, res string }{
@@ -207,7 +204,7 @@ output "url" {
 
 resource "google_secret_manager_secret_version" "m" {
   secret      = google_secret_manager_secret.mongodb_uri.id
-  secret_data = "mongodb://u:p@h"
+  secret_data = "` + credURL("mongodb", "h") + `"
 }
 `
 		tf, diags := ParseTerraformSource("s.tf", []byte(src))
