@@ -66,8 +66,8 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	c.RDB = c.Redis.Client(t)
 	c.MongoURI, c.MongoDB = testenv.Mongo(t)
 	c.PSProject = fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e9)
-	c.GRPCAddr = freeAddr(t)
-	c.Env = baseEnv(
+	c.GRPCAddr = testenv.FreeAddr(t)
+	c.Env = testenv.CleanEnv(
 		"REDIS_URL="+c.Redis.URL, "MONGODB_URI="+c.MongoURI, "MONGODB_DATABASE="+c.MongoDB,
 		"PUBSUB_EMULATOR_HOST="+c.PSHost, "PUBSUB_PROJECT="+c.PSProject,
 		"ADMIN_TOKEN="+c.Token, "GRPC_SERVER_ADDRESS="+c.GRPCAddr, "LOG_LEVEL=info",
@@ -87,9 +87,9 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	c.GRPC = c.StartGRPC()
 	c.WorkerRedis = c.StartWorkerRedis()
 	c.WorkerPubSub = c.StartWorkerPubSub()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	c.Ingest = c.start("ingest", addr, "ingest", "--addr", addr, "--split", c.Split)
-	addr = freeAddr(t)
+	addr = testenv.FreeAddr(t)
 	c.Realtime = c.start("realtime", addr, "realtime", "--addr", addr, "--web", t.TempDir())
 	return c
 }
@@ -102,7 +102,7 @@ func (c *cluster) start(name, addr string, args ...string) *proc {
 
 // StartGRPC starts a gRPC server on the cluster's gRPC address.
 func (c *cluster) StartGRPC() *proc {
-	h := freeAddr(c.t)
+	h := testenv.FreeAddr(c.t)
 	return c.start("grpc-server", h, "grpc-server", "--addr", c.GRPCAddr, "--health-addr", h)
 }
 
@@ -110,14 +110,14 @@ func (c *cluster) StartGRPC() *proc {
 // claims entries left pending for 2 s.
 func (c *cluster) StartWorkerRedis() *proc {
 	c.consumers++
-	h := freeAddr(c.t)
+	h := testenv.FreeAddr(c.t)
 	return c.start("worker-redis", h, "worker", "redis", "--health-addr", h,
 		"--consumer", fmt.Sprintf("chaos-%d", c.consumers), "--claim-idle", "2s")
 }
 
 // StartWorkerPubSub starts a Pub/Sub worker.
 func (c *cluster) StartWorkerPubSub() *proc {
-	h := freeAddr(c.t)
+	h := testenv.FreeAddr(c.t)
 	return c.start("worker-pubsub", h, "worker", "pubsub", "--health-addr", h)
 }
 
@@ -190,7 +190,7 @@ func (c *cluster) logsContaining(s string) []string {
 	for _, p := range c.all {
 		for _, line := range strings.Split(p.Logs(0), "\n") {
 			if strings.Contains(line, s) {
-				out = append(out, p.name+": "+line)
+				out = append(out, p.Name+": "+line)
 			}
 		}
 	}

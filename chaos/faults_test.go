@@ -20,6 +20,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -187,7 +188,7 @@ func TestKillRedisServerAndRebuild(t *testing.T) {
 	// A second ingest that has only the redis route: while Redis is down it
 	// cannot fail over, so its clients must be told (503, or a transport
 	// error), and their retries with the same ids are accepted afterwards.
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	only := c.start("ingest-redis-only", addr, "ingest", "--addr", addr, "--split", "redis=100")
 	l2 := newLoad(only.URL, "kill-redis-only", 2)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -274,7 +275,7 @@ func TestKillRedisServerAndRebuild(t *testing.T) {
 func TestStopPubSubEmulator(t *testing.T) {
 	emu, err := newEmulator(t)
 	if err != nil {
-		missing(t, "Pub/Sub emulator: %v", err)
+		testenv.Missing(t, "Pub/Sub emulator: %v", err)
 	}
 	t.Cleanup(emu.Stop)
 	c := newCluster(t, clusterOptions{Split: "grpc=25,redis=25,pubsub=50", PSHost: emu.Host})

@@ -16,14 +16,16 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // startUp runs `vacunometro up` with its embedded services (nothing to set
 // up), an admin token, and extra environment.
 func startUp(t *testing.T, token string, extra ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	env := baseEnv(append([]string{"ADMIN_TOKEN=" + token}, extra...)...)
+	addr := testenv.FreeAddr(t)
+	env := testenv.CleanEnv(append([]string{"ADMIN_TOKEN=" + token}, extra...)...)
 	return startProc(t, "up", env, addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
 }
 
@@ -268,7 +270,7 @@ func TestWebSocketConnectionCap(t *testing.T) {
 		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	if lim.Cur < capConns+1000 {
-		t.Skipf("the open-file limit is %d; this test needs %d (ulimit -n)", lim.Cur, capConns+1000)
+		testenv.Missing(t, "the open-file limit is %d; this test needs %d (ulimit -n)", lim.Cur, capConns+1000)
 	}
 	up := startUp(t, randomToken())
 	ws := "ws" + strings.TrimPrefix(up.URL, "http") + "/ws"

@@ -1,16 +1,13 @@
 package chaos
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -56,11 +53,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "vacunometro")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/vacunometro")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
+	bin, err = testenv.BuildBinary(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -71,16 +66,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// missing skips the test, or fails it under CI, when a service is missing.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if testenv.Required() {
-		t.Fatalf("required service missing: %s", msg)
-	}
-	t.Skipf("service missing (set CI=1 to fail instead): %s", msg)
-}
-
 // randomToken returns a fresh secret for the processes of one test.
 func randomToken() string {
 	b := make([]byte, 16)
@@ -88,140 +73,14 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// proc is a running vacunometro process.
-type proc struct {
-	t    testing.TB
-	name string
-	cmd  *exec.Cmd
-	URL  string // of its HTTP server (the API, or /healthz /readyz /metrics)
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan error
-}
-
-type procWriter struct{ p *proc }
-
-func (w procWriter) Write(b []byte) (int, error) {
-	w.p.mu.Lock()
-	defer w.p.mu.Unlock()
-	return w.p.logs.Write(b)
-}
-
-// baseEnv is the environment without vacunometro's settings.
-func baseEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "MONGODB_URI", "MONGODB_DATABASE", "REDIS_URL", "PUBSUB_EMULATOR_HOST", "PUBSUB_PROJECT", "SPLIT",
-			"ADMIN_TOKEN", "PORT", "GRPC_SERVER_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "HOSTNAME":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
+// proc is a running vacunometro process (internal/testenv).
+type proc = testenv.Proc
 
 // startProc runs `vacunometro args...` and waits until GET addr/readyz
 // answers 200 (addr is the process's HTTP address).
 func startProc(t testing.TB, name string, env []string, addr string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, URL: "http://" + addr, done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = procWriter{p}, procWriter{p}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", name, args, err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("logs of %s (%v):\n%s", name, args, p.Logs(30000))
-		}
-	})
-	p.waitReady(90 * time.Second)
-	return p
-}
-
-// Logs returns the last n bytes the process wrote (all with n <= 0).
-func (p *proc) Logs(n int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.logs.String()
-	if n > 0 && len(s) > n {
-		s = "...\n" + s[len(s)-n:]
-	}
-	return s
-}
-
-func (p *proc) exited() bool {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) waitReady(timeout time.Duration) {
-	p.t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			p.t.Fatalf("%s exited before it was ready:\n%s", p.name, p.Logs(20000))
-		}
-		resp, err := c.Get(p.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("%s not ready after %v:\n%s", p.name, timeout, p.Logs(20000))
-}
-
-// Kill sends SIGKILL, as a crash would, and waits for the process to end.
-func (p *proc) Kill() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case err := <-p.done:
-		p.done <- err
-	case <-time.After(10 * time.Second):
-	}
-}
-
-// Stop sends SIGTERM and waits for the process to end.
-func (p *proc) Stop() error {
-	if p.exited() {
-		return errors.New("already exited")
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(30 * time.Second):
-		p.Kill()
-		return errors.New("no exit 30s after SIGTERM")
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	port, err := embedded.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return testenv.StartProc(t, bin, name, env, addr, args...)
 }
 
 // emulator is a Google Pub/Sub emulator of the test's own: gcloud and its
@@ -306,7 +165,7 @@ func pubsubHost(t testing.TB) string {
 	}
 	sharedEmuOnce.Do(func() { sharedEmu, sharedEmuErr = newEmulator(t) })
 	if sharedEmuErr != nil {
-		missing(t, "Pub/Sub emulator: %v", sharedEmuErr)
+		testenv.Missing(t, "Pub/Sub emulator: %v", sharedEmuErr)
 	}
 	return sharedEmu.Host
 }

@@ -9,18 +9,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
-	"github.com/vacunometro/vacunometro/internal/embedded"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // bin is the vacunometro binary built once for the package.
@@ -32,11 +29,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "vacunometro")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/vacunometro")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
+	bin, err = testenv.BuildBinary(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -44,133 +39,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running vacunometro process.
-type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	URL  string
-	Addr string
-	logs *bytes.Buffer
-	mu   *sync.Mutex
-	done chan error
-}
-
-// baseEnv is the environment without any of vacunometro's settings, so that
-// `up` uses its embedded defaults unless a test says otherwise.
-func baseEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "MONGODB_URI", "REDIS_URL", "PUBSUB_EMULATOR_HOST", "PUBSUB_PROJECT", "SPLIT", "ADMIN_TOKEN", "PORT", "GRPC_SERVER_ADDRESS":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-type syncWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-// start runs `vacunometro args...` and, for HTTP commands, waits for /readyz.
-func start(t *testing.T, env []string, addr string, args ...string) *proc {
+// start runs `vacunometro args...` and, for HTTP commands (addr set),
+// waits for /readyz.
+func start(t *testing.T, env []string, addr string, args ...string) *testenv.Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	p := &proc{t: t, cmd: cmd, Addr: addr, URL: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
-	w := syncWriter{p.mu, p.logs}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", args, err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("logs of %v:\n%s", args, p.Logs())
-		}
-	})
-	if addr != "" {
-		p.waitReady(60 * time.Second)
-	}
-	return p
+	return testenv.StartProc(t, bin, args[0], env, addr, args...)
 }
 
-func (p *proc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.logs.String()
-	if len(s) > 20000 {
-		s = "...\n" + s[len(s)-20000:]
+// stop ends p with SIGTERM and fails the test unless it exits cleanly.
+func stop(t *testing.T, p *testenv.Proc) {
+	t.Helper()
+	if err := p.Stop(); err != nil {
+		t.Fatalf("%s after SIGTERM: %v\n%s", p.Name, err, p.Logs(20000))
 	}
-	return s
-}
-
-func (p *proc) waitReady(timeout time.Duration) {
-	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			p.t.Fatalf("process exited before it was ready: %v\n%s", err, p.Logs())
-		default:
-		}
-		resp, err := http.Get(p.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("not ready after %v\n%s", timeout, p.Logs())
-}
-
-// Stop sends SIGTERM and waits for a clean exit.
-func (p *proc) Stop() {
-	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err != nil {
-			p.t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
-		}
-	case <-time.After(30 * time.Second):
-		p.t.Fatalf("no exit 30s after SIGTERM\n%s", p.Logs())
-	}
-}
-
-// Kill sends SIGKILL, as a crash would.
-func (p *proc) Kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		select {
-		case err := <-p.done:
-			p.done <- err
-		case <-time.After(10 * time.Second):
-		}
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	port, err := embedded.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // post sends body and returns the status code and decoded JSON answer.
@@ -326,5 +207,3 @@ func sendAll(t *testing.T, base string, ins []input, mode string) []record.Recor
 	wg.Wait()
 	return accepted
 }
-
-func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }

@@ -19,17 +19,17 @@ import (
 // The one-command mode: embedded services, data kept across a restart.
 func TestUpEmbeddedKeepsDataAcrossRestart(t *testing.T) {
 	data := t.TempDir()
-	addr := freeAddr(t)
-	up := start(t, baseEnv(), addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
+	addr := testenv.FreeAddr(t)
+	up := start(t, testenv.CleanEnv(), addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
 	acc := sendAll(t, up.URL, inputs(150, ""), "single")
 	acc = append(acc, sendAll(t, up.URL, inputs(200, "")[150:], "array")...)
 	before := waitTotal(t, up.URL, int64(len(acc)), 30*time.Second)
 	if diff := stats.Tally(acc).Diff(before, true); len(diff) > 0 {
 		t.Fatalf("snapshot differs from what was sent: %v", diff)
 	}
-	up.Stop()
+	stop(t, up)
 
-	up2 := start(t, baseEnv(), addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
+	up2 := start(t, testenv.CleanEnv(), addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
 	after := snapshot(t, up2.URL)
 	if diff := stats.Tally(acc).Diff(after, true); len(diff) > 0 {
 		t.Fatalf("after a restart the snapshot differs: %v", diff)
@@ -54,7 +54,7 @@ func startServices(t *testing.T) *realServices {
 	rs := testenv.StartRedis(t, true)
 	uri, db := testenv.Mongo(t)
 	host, project := testenv.PubSub(t)
-	return &realServices{Redis: rs, MongoURI: uri, MongoDB: db, Env: baseEnv(
+	return &realServices{Redis: rs, MongoURI: uri, MongoDB: db, Env: testenv.CleanEnv(
 		"REDIS_URL="+rs.URL, "MONGODB_URI="+uri, "MONGODB_DATABASE="+db,
 		"PUBSUB_EMULATOR_HOST="+host, "PUBSUB_PROJECT="+project, "ADMIN_TOKEN=test-admin-token",
 	)}
@@ -98,7 +98,7 @@ func putSplit(t *testing.T, base, token, weights string) int {
 // once and the snapshot equals an independent count.
 func TestEachRouteEndToEnd(t *testing.T) {
 	svc := startServices(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	up := start(t, svc.Env, addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
 	st := svc.store(t)
 	var all []record.Record
@@ -135,7 +135,7 @@ func TestEachRouteEndToEnd(t *testing.T) {
 // weight 0 sends nothing; only the admin may change it.
 func TestSplitSharesAndRuntimeChange(t *testing.T) {
 	svc := startServices(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	up := start(t, svc.Env, addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir(), "--split", "grpc=50,redis=30,pubsub=20")
 	ins := inputs(10000, "")
 	acc := sendAll(t, up.URL, ins[:4000], "single")
@@ -186,7 +186,7 @@ func TestSplitSharesAndRuntimeChange(t *testing.T) {
 // counted once.
 func TestSameIDTwiceIsCountedOnce(t *testing.T) {
 	svc := startServices(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	up := start(t, svc.Env, addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
 	ins := inputs(90, "idem")
 	first := sendAll(t, up.URL, ins, "array")
@@ -211,7 +211,7 @@ func TestSameIDTwiceIsCountedOnce(t *testing.T) {
 // before; wipe it again and restart `up`: the same.
 func TestRebuildAfterRedisWipe(t *testing.T) {
 	svc := startServices(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	data := t.TempDir()
 	up := start(t, svc.Env, addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
 	acc := sendAll(t, up.URL, inputs(500, ""), "array")
@@ -239,7 +239,7 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 		t.Fatalf("rebuilt snapshot differs: %v", diff)
 	}
 
-	up.Stop()
+	stop(t, up)
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +256,8 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 // Bad input: each case gets its 4xx naming the field; nothing from a refused
 // request is stored; the service keeps serving.
 func TestBadInput(t *testing.T) {
-	addr := freeAddr(t)
-	up := start(t, baseEnv(), addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
+	addr := testenv.FreeAddr(t)
+	up := start(t, testenv.CleanEnv(), addr, "up", "--addr", addr, "--data", t.TempDir(), "--web", t.TempDir())
 	good := `{"name":"Ana Lopez","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":2}`
 	big := bytes.Repeat([]byte(" "), 20<<20)
 	copy(big, good)
@@ -344,17 +344,17 @@ func TestBadInput(t *testing.T) {
 // The parts run alone, as separate processes against the real services.
 func TestPartsAsSeparateProcesses(t *testing.T) {
 	svc := startServices(t)
-	grpcAddr := freeAddr(t)
+	grpcAddr := testenv.FreeAddr(t)
 	env := append(svc.Env, "GRPC_SERVER_ADDRESS="+grpcAddr)
-	gh := freeAddr(t)
+	gh := testenv.FreeAddr(t)
 	start(t, env, gh, "grpc-server", "--addr", grpcAddr, "--health-addr", gh)
-	rh := freeAddr(t)
+	rh := testenv.FreeAddr(t)
 	start(t, env, rh, "worker", "redis", "--health-addr", rh)
-	ph := freeAddr(t)
+	ph := testenv.FreeAddr(t)
 	start(t, env, ph, "worker", "pubsub", "--health-addr", ph)
-	ia := freeAddr(t)
+	ia := testenv.FreeAddr(t)
 	ing := start(t, env, ia, "ingest", "--addr", ia)
-	ra := freeAddr(t)
+	ra := testenv.FreeAddr(t)
 	rt := start(t, env, ra, "realtime", "--addr", ra, "--web", t.TempDir())
 
 	acc := sendAll(t, ing.URL, inputs(600, ""), "array")

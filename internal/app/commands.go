@@ -123,8 +123,8 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 // runGRPCServer: the gRPC route's server (GKE).
 func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.File) error {
 	fs := newFlagSet("grpc-server", stderr)
-	addr := fs.String("addr", envOr("GRPC_ADDR", "127.0.0.1:50051"), "gRPC listen address (GRPC_ADDR)")
-	healthAddr := fs.String("health-addr", envOr("HEALTH_ADDR", "127.0.0.1:8081"), "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
+	addr := fs.String("addr", set.GRPCListen, "gRPC listen address (GRPC_ADDR)")
+	healthAddr := fs.String("health-addr", set.HealthAddr, "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
 	grace := fs.Duration("grace", 15*time.Second, "time to finish in-flight calls on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -183,8 +183,8 @@ func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.
 // runWorker: a route's consumer (GKE).
 func runWorker(ctx context.Context, set Settings, which string, args []string, stderr *os.File) error {
 	fs := newFlagSet("worker "+which, stderr)
-	healthAddr := fs.String("health-addr", envOr("HEALTH_ADDR", "127.0.0.1:8081"), "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
-	consumer := fs.String("consumer", os.Getenv("HOSTNAME"), "consumer name in the Redis group (default host-pid)")
+	healthAddr := fs.String("health-addr", set.HealthAddr, "HTTP address of /healthz, /readyz, /metrics (HEALTH_ADDR)")
+	consumer := fs.String("consumer", set.Hostname, "consumer name in the Redis group (default host-pid)")
 	claimIdle := fs.Duration("claim-idle", 30*time.Second, "redis: claim entries another consumer left pending this long")
 	streams := fs.Int("streams", 8, "pubsub: streaming-pull streams")
 	if err := fs.Parse(args); err != nil {
@@ -320,11 +320,4 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 	total, _ := p.view.Total(ctx)
 	fmt.Fprintf(stdout, "done in %v: scanned %d, newly counted %d, view total %d\n", time.Since(start).Round(time.Millisecond), res.Scanned, res.Counted, total)
 	return nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -34,6 +34,10 @@ type Settings struct {
 	AllowedOrigins string // ALLOWED_ORIGINS: comma-separated WebSocket origins
 	WebDir         string // WEB_DIR: the built dashboard
 	Faults         string // FAULTS: fault injection for demos and tests, e.g. "pubsub:error=0.3,latency=200ms"
+	GRPCListen     string // GRPC_ADDR: where grpc-server listens
+	HealthAddr     string // HEALTH_ADDR: /healthz, /readyz, /metrics of grpc-server and the workers
+	Hostname       string // HOSTNAME: the Redis worker's consumer name (a pod's name on GKE)
+	env            Env    // the environment itself, for libraries that read their own variables
 }
 
 // DefaultSplit spreads records evenly over the three routes.
@@ -57,6 +61,10 @@ func loadSettings(env Env) Settings {
 		AllowedOrigins: env("ALLOWED_ORIGINS"),
 		WebDir:         cmp.Or(env("WEB_DIR"), "webapp/dist"),
 		Faults:         env("FAULTS"),
+		GRPCListen:     cmp.Or(env("GRPC_ADDR"), "127.0.0.1:50051"),
+		HealthAddr:     cmp.Or(env("HEALTH_ADDR"), "127.0.0.1:8081"),
+		Hostname:       env("HOSTNAME"),
+		env:            env,
 	}
 }
 

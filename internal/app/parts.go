@@ -55,7 +55,7 @@ func newParts(set Settings, log *slog.Logger) *parts {
 // setupTracing turns on OpenTelemetry traces when an OTLP endpoint is
 // configured (OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed at close.
 func (p *parts) setupTracing(ctx context.Context, service string) error {
-	tr, shutdown, err := tracing.Setup(ctx, service, os.Getenv)
+	tr, shutdown, err := tracing.Setup(ctx, service, p.set.env)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ package rollout
 // rollout` run as a person runs it.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -44,13 +42,7 @@ func binary(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "vacunometro")
-		cmd := exec.Command("go", "build", "-o", binPath, "../../cmd/vacunometro")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out.String())
-		}
+		binPath, buildErr = testenv.BuildBinary(binDir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -72,20 +64,6 @@ func cleanupBinary() {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
-}
-
-// cleanEnv is the environment without vacunometro's settings.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "MONGODB_URI", "REDIS_URL", "PUBSUB_EMULATOR_HOST", "PUBSUB_PROJECT", "SPLIT", "ADMIN_TOKEN", "PORT", "GRPC_SERVER_ADDRESS", "FAULTS":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
 }
 
 // proc is a running command with its combined output.
@@ -172,7 +150,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	token := "rollout-e2e-admin-token-0123456789"
 	// pubsub fails 30% of its deliveries on purpose; the ingest fails them over.
-	up := startProc(t, cleanEnv("REDIS_URL="+rs.URL, "ADMIN_TOKEN="+token, "FAULTS=pubsub:error=0.3", "LOG_LEVEL=warn"),
+	up := startProc(t, testenv.CleanEnv("REDIS_URL="+rs.URL, "ADMIN_TOKEN="+token, "FAULTS=pubsub:error=0.3", "LOG_LEVEL=warn"),
 		"up", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data", t.TempDir(), "--split", "grpc=100,redis=0,pubsub=0", "--web", t.TempDir())
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -215,7 +193,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	// About 100 single records a second for the whole test.
 	stop := load(t, base, 10*time.Millisecond)
 
-	rolloutEnv := cleanEnv("REDIS_URL="+rs.URL, "ADMIN_TOKEN="+token)
+	rolloutEnv := testenv.CleanEnv("REDIS_URL="+rs.URL, "ADMIN_TOKEN="+token)
 	rollout := func(args ...string) *proc {
 		// --max-inconclusive 10: a busy machine may send too little in an
 		// interval; the rollout then waits instead of deciding.
@@ -334,7 +312,7 @@ func TestRolloutCommandCloudBackends(t *testing.T) {
 	}
 	requireRolloutCommand(t)
 	logPath, _ := fakeTools(t, runState, 0)
-	p := startProc(t, cleanEnv(), "rollout", "--backend", "cloudrun", "--region", "us-central1", "--to", "pubsub", "--steps", "50,100")
+	p := startProc(t, testenv.CleanEnv(), "rollout", "--backend", "cloudrun", "--region", "us-central1", "--to", "pubsub", "--steps", "50,100")
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.out)
 	}
@@ -358,7 +336,7 @@ func TestRolloutCommandCloudBackends(t *testing.T) {
 	}
 
 	logPath, statePath := fakeTools(t, routeState, 0)
-	p = startProc(t, cleanEnv(), "rollout", "--backend", "gke", "--apply", "--to", "pubsub", "--steps", "50,100",
+	p = startProc(t, testenv.CleanEnv(), "rollout", "--backend", "gke", "--apply", "--to", "pubsub", "--steps", "50,100",
 		"--interval", "1s", "--min-records", "10", "--metrics", feed(t, "pubsub"))
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.out)
@@ -378,7 +356,7 @@ func TestRolloutCommandCloudBackends(t *testing.T) {
 	}
 
 	// A bad command line is refused with the usage.
-	p = startProc(t, cleanEnv(), "rollout", "--to", "kafka")
+	p = startProc(t, testenv.CleanEnv(), "rollout", "--to", "kafka")
 	if code := p.wait(t, 30*time.Second); code != 2 || !strings.Contains(p.out.String(), "--to must be one of grpc, redis, pubsub") {
 		t.Errorf("exit %d:\n%s", code, p.out)
 	}

@@ -5,7 +5,9 @@ package route
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/record"
 )
 
@@ -34,3 +36,38 @@ const (
 
 // All lists the routes in display order.
 var All = []string{GRPC, Redis, PubSub}
+
+// Batched is the ingest side every route shares: Deliver hands the records
+// to a group-commit batcher whose flush writes one batch to the transport,
+// and returns once that write succeeded. Routes embed it.
+type Batched struct {
+	name    string
+	b       *batch.Batcher[record.Record]
+	closeFn func() error
+}
+
+// NewBatched returns the ingest side of route name. flush writes one batch;
+// closeFn (optional) releases the transport after the batcher has flushed.
+func NewBatched(name string, flush batch.Flush[record.Record], opts batch.Options, closeFn func() error) *Batched {
+	return &Batched{name: name, b: batch.New(flush, opts), closeFn: closeFn}
+}
+
+// Name is the route's name.
+func (r *Batched) Name() string { return r.name }
+
+// Deliver returns once the records are durably taken.
+func (r *Batched) Deliver(ctx context.Context, recs []record.Record) error {
+	if err := r.b.Submit(ctx, recs...); err != nil {
+		return fmt.Errorf("%s route: %w", r.name, err)
+	}
+	return nil
+}
+
+// Close flushes what is queued, then releases the transport.
+func (r *Batched) Close() error {
+	r.b.Close()
+	if r.closeFn != nil {
+		return r.closeFn()
+	}
+	return nil
+}

@@ -8,42 +8,20 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
-	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
-	"github.com/vacunometro/vacunometro/internal/sink"
+	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/stats"
-	"github.com/vacunometro/vacunometro/internal/store"
-	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
-type env struct {
-	store *store.Store
-	view  *stats.View
-	sink  *sink.Sink
-	redis *testenv.RedisServer
-}
-
-func setup(t *testing.T) *env {
-	t.Helper()
-	ctx := context.Background()
-	uri, db := testenv.Mongo(t)
-	st, err := store.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	rs := testenv.StartRedis(t, false)
-	view := stats.NewView(rs.Client(t), catalog.Default())
-	sk := sink.New(st, view, metrics.New(), testenv.Logger(t), sink.Options{})
-	t.Cleanup(sk.Close)
-	return &env{store: st, view: view, sink: sk, redis: rs}
-}
+// setup opens a real sink: FerretDB and a redis-server of the test's own.
+func setup(t *testing.T) *routetest.Env { return routetest.NewEnv(t) }
 
 func makeRecords(n int, prefix string) []record.Record {
 	cat := catalog.Default()
 	deps := cat.Departments()
 	vacs := cat.Vaccines()
-	routes := stats.Routes
+	routes := route.All
 	out := make([]record.Record, n)
 	for i := range out {
 		d := deps[(i*7)%len(deps)]
@@ -68,18 +46,18 @@ func TestSinkStoresAndCountsEachRecordOnce(t *testing.T) {
 			wg.Add(1)
 			go func(part []record.Record) {
 				defer wg.Done()
-				if err := e.sink.Store(ctx, part); err != nil {
+				if err := e.Sink.Store(ctx, part); err != nil {
 					t.Error(err)
 				}
 			}(recs[i : i+100])
 		}
 	}
 	wg.Wait()
-	n, err := e.store.Count(ctx)
+	n, err := e.Store.Count(ctx)
 	if err != nil || n != int64(len(recs)) {
 		t.Fatalf("MongoDB holds %d records (%v), want %d", n, err, len(recs))
 	}
-	snap, err := e.view.Snapshot(ctx)
+	snap, err := e.View.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +83,11 @@ func TestReusedIDKeepsTheFirstRecord(t *testing.T) {
 		t.Fatal("test data: change the vaccine")
 	}
 	for _, r := range [][]record.Record{first, second} {
-		if err := e.sink.Store(ctx, r); err != nil {
+		if err := e.Sink.Store(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	snap, _ := e.view.Snapshot(ctx)
+	snap, _ := e.View.Snapshot(ctx)
 	if diff := stats.Tally(first).Diff(snap, true); len(diff) > 0 {
 		t.Fatalf("second write with the same id changed the counts: %v", diff)
 	}
@@ -119,21 +97,21 @@ func TestWipedViewIsRebuiltEqual(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	recs := makeRecords(3000, "w")
-	if err := e.sink.Store(ctx, recs); err != nil {
+	if err := e.Sink.Store(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := e.view.Snapshot(ctx)
-	if err := e.redis.Client(t).FlushAll(ctx).Err(); err != nil {
+	before, _ := e.View.Snapshot(ctx)
+	if err := e.Redis.Client(t).FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if empty, _ := e.view.Snapshot(ctx); empty.Total != 0 {
+	if empty, _ := e.View.Snapshot(ctx); empty.Total != 0 {
 		t.Fatalf("after FLUSHALL total = %d", empty.Total)
 	}
-	rebuilt, res, err := e.view.EnsureFresh(ctx, e.store)
+	rebuilt, res, err := e.View.EnsureFresh(ctx, e.Store)
 	if err != nil || !rebuilt || res.Counted != 3000 {
 		t.Fatalf("EnsureFresh = %v, %+v, %v", rebuilt, res, err)
 	}
-	after, _ := e.view.Snapshot(ctx)
+	after, _ := e.View.Snapshot(ctx)
 	if diff := stats.Tally(recs).Diff(after, true); len(diff) > 0 {
 		t.Fatalf("rebuilt view differs: %v", diff)
 	}
@@ -141,14 +119,14 @@ func TestWipedViewIsRebuiltEqual(t *testing.T) {
 		t.Fatalf("rebuilt latest %d, total %d vs %d", len(after.Latest), after.Total, before.Total)
 	}
 	// A second rebuild (full reset) gives the same; a fresh view is left alone.
-	if _, err := e.view.Rebuild(ctx, e.store, true); err != nil {
+	if _, err := e.View.Rebuild(ctx, e.Store, true); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := e.view.Snapshot(ctx)
+	again, _ := e.View.Snapshot(ctx)
 	if diff := stats.Tally(recs).Diff(again, true); len(diff) > 0 {
 		t.Fatalf("full rebuild differs: %v", diff)
 	}
-	if rebuilt, _, _ := e.view.EnsureFresh(ctx, e.store); rebuilt {
+	if rebuilt, _, _ := e.View.EnsureFresh(ctx, e.Store); rebuilt {
 		t.Fatal("EnsureFresh rebuilt a fresh view")
 	}
 }
@@ -158,14 +136,14 @@ func TestCrashBetweenMongoAndRedisIsHealedByRedelivery(t *testing.T) {
 	ctx := context.Background()
 	recs := makeRecords(50, "c")
 	// MongoDB took them but the process died before counting.
-	if _, err := e.store.Insert(ctx, recs); err != nil {
+	if _, err := e.Store.Insert(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
 	// The route redelivers: the sink sees duplicates and counts them now.
-	if err := e.sink.Store(ctx, recs); err != nil {
+	if err := e.Sink.Store(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	snap, _ := e.view.Snapshot(ctx)
+	snap, _ := e.View.Snapshot(ctx)
 	if diff := stats.Tally(recs).Diff(snap, true); len(diff) > 0 {
 		t.Fatalf("redelivered records not counted exactly once: %v", diff)
 	}
@@ -176,29 +154,29 @@ func TestCheckTellsTheViewsState(t *testing.T) {
 	ctx := context.Background()
 	check := func(want stats.Freshness) {
 		t.Helper()
-		got, _, _, err := e.view.Check(ctx, e.store)
+		got, _, _, err := e.View.Check(ctx, e.Store)
 		if err != nil || got != want {
 			t.Fatalf("Check = %v, %v; want %v", got, err, want)
 		}
 	}
 	check(stats.Fresh)
-	if err := e.sink.Store(ctx, makeRecords(30, "s")); err != nil {
+	if err := e.Sink.Store(ctx, makeRecords(30, "s")); err != nil {
 		t.Fatal(err)
 	}
 	check(stats.Fresh)
-	if _, err := e.store.Insert(ctx, makeRecords(5, "only-in-mongo")); err != nil {
+	if _, err := e.Store.Insert(ctx, makeRecords(5, "only-in-mongo")); err != nil {
 		t.Fatal(err)
 	}
 	check(stats.Behind)
-	if err := e.redis.Client(t).FlushAll(ctx).Err(); err != nil {
+	if err := e.Redis.Client(t).FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	check(stats.Empty)
-	if _, err := e.view.Rebuild(ctx, e.store, false); err != nil {
+	if _, err := e.View.Rebuild(ctx, e.Store, false); err != nil {
 		t.Fatal(err)
 	}
 	check(stats.Fresh)
-	if err := e.store.Drop(ctx); err != nil {
+	if err := e.Store.Drop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	check(stats.Ahead)

@@ -78,26 +78,12 @@ func (v *View) Rebuild(ctx context.Context, src Source, reset bool) (RebuildResu
 // recomputes it whole when it is ahead (the source was replaced). It returns
 // whether it rebuilt. See Behind for a cheaper check first.
 func (v *View) EnsureFresh(ctx context.Context, src Source) (bool, RebuildResult, error) {
-	// Read the view first: every counted record is already in the source, so
-	// viewTotal <= srcCount unless the source lost records.
-	viewTotal, err := v.Total(ctx)
-	if err != nil {
+	state, _, _, err := v.Check(ctx, src)
+	if err != nil || state == Fresh {
 		return false, RebuildResult{}, err
 	}
-	srcCount, err := src.Count(ctx)
-	if err != nil {
-		return false, RebuildResult{}, fmt.Errorf("stats: ensure fresh: %w", err)
-	}
-	switch {
-	case viewTotal == srcCount:
-		return false, RebuildResult{}, nil
-	case viewTotal > srcCount:
-		res, err := v.Rebuild(ctx, src, true)
-		return true, res, err
-	default:
-		res, err := v.Rebuild(ctx, src, false)
-		return true, res, err
-	}
+	res, err := v.Rebuild(ctx, src, state == Ahead)
+	return true, res, err
 }
 
 // Freshness is how the view compares with its source.
@@ -113,6 +99,8 @@ const (
 
 // Check compares the view with src without changing anything.
 func (v *View) Check(ctx context.Context, src Source) (Freshness, int64, int64, error) {
+	// Read the view first: every counted record is already in the source, so
+	// viewTotal <= srcCount unless the source lost records.
 	viewTotal, err := v.Total(ctx)
 	if err != nil {
 		return Fresh, 0, 0, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
 )
 
 // latestKept is how many recent records the view keeps.
@@ -24,9 +25,6 @@ const latestKept = 5
 // ChangedChannel is the Redis pub/sub channel on which the view announces
 // that it counted records; the payload is the new total.
 const ChangedChannel = "vacunometro.changed"
-
-// Routes are the delivery routes, in display order.
-var Routes = [...]string{"grpc", "redis", "pubsub"}
 
 // Keys of the view. They share a hash tag so that a Redis Cluster keeps them
 // in one slot (the apply script touches them together).
@@ -142,8 +140,8 @@ func (v *View) Reset(ctx context.Context) error {
 
 // PublishSplit records the configured weights for the dashboard.
 func (v *View) PublishSplit(ctx context.Context, weights map[string]int) error {
-	fields := make([]any, 0, 2*len(Routes))
-	for _, r := range Routes {
+	fields := make([]any, 0, 2*len(route.All))
+	for _, r := range route.All {
 		fields = append(fields, r, weights[r])
 	}
 	pipe := v.rdb.TxPipeline()
@@ -207,7 +205,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.AgeBands = append(s.AgeBands, NamedCount{Name: band, Count: num("a:" + band)})
 	}
 	split := splitCmd.Val()
-	for _, r := range Routes {
+	for _, r := range route.All {
 		w, _ := strconv.Atoi(split[r])
 		s.Routes = append(s.Routes, RouteStats{Name: r, Weight: w, Count: num("r:" + r)})
 	}
@@ -314,7 +312,7 @@ func (c Count) Diff(s *Snapshot, withRoutes bool) []string {
 func (c Count) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "total=%d", c.Total)
-	for _, r := range Routes {
+	for _, r := range route.All {
 		fmt.Fprintf(&b, " %s=%d", r, c.Routes[r])
 	}
 	return b.String()

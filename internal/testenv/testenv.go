@@ -30,7 +30,9 @@ func Required() bool {
 	return os.Getenv("CI") != "" || os.Getenv("VAC_REQUIRE_SERVICES") != ""
 }
 
-func missing(t testing.TB, format string, args ...any) {
+// Missing skips the test, or fails it under CI, when a service it needs is
+// not there.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if Required() {
@@ -63,7 +65,7 @@ type RedisServer struct {
 func StartRedis(t testing.TB, persist bool) *RedisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		missing(t, "redis-server is not on PATH (apt-get install redis-server)")
+		Missing(t, "redis-server is not on PATH (apt-get install redis-server)")
 	}
 	port, err := embedded.FreePort()
 	if err != nil {
@@ -141,7 +143,7 @@ func PubSub(t testing.TB) (host, project string) {
 	t.Helper()
 	host = os.Getenv("PUBSUB_EMULATOR_HOST")
 	if host == "" {
-		missing(t, "PUBSUB_EMULATOR_HOST is not set (make test starts the emulator: gcloud beta emulators pubsub start)")
+		Missing(t, "PUBSUB_EMULATOR_HOST is not set (make test starts the emulator: gcloud beta emulators pubsub start)")
 	}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 16 {

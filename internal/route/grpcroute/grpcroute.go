@@ -82,9 +82,9 @@ func (s *Server) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.Deliv
 
 // Client is the ingest side: one long-lived connection, group commit.
 type Client struct {
+	*route.Batched
 	conn *grpc.ClientConn
 	rpc  pb.RecordSinkClient
-	b    *batch.Batcher[record.Record]
 }
 
 // Options tune the client.
@@ -117,19 +117,14 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 		return nil, fmt.Errorf("grpc route: dial %s: %w", addr, err)
 	}
 	c := &Client{conn: conn, rpc: pb.NewRecordSinkClient(conn)}
-	c.b = batch.New(c.send, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second})
+	c.Batched = route.NewBatched(route.GRPC, c.send, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second},
+		func() error {
+			if err := conn.Close(); err != nil && !errors.Is(err, grpc.ErrClientConnClosing) {
+				return fmt.Errorf("grpc route: close: %w", err)
+			}
+			return nil
+		})
 	return c, nil
-}
-
-// Name is "grpc".
-func (c *Client) Name() string { return route.GRPC }
-
-// Deliver returns once the gRPC server has stored the records.
-func (c *Client) Deliver(ctx context.Context, recs []record.Record) error {
-	if err := c.b.Submit(ctx, recs...); err != nil {
-		return fmt.Errorf("grpc route: %w", err)
-	}
-	return nil
 }
 
 func (c *Client) send(ctx context.Context, recs []record.Record) error {
@@ -159,13 +154,4 @@ func (c *Client) send(ctx context.Context, recs []record.Record) error {
 		}
 		backoff = min(2*backoff, time.Second)
 	}
-}
-
-// Close flushes and closes the connection.
-func (c *Client) Close() error {
-	c.b.Close()
-	if err := c.conn.Close(); err != nil && !errors.Is(err, grpc.ErrClientConnClosing) {
-		return fmt.Errorf("grpc route: close: %w", err)
-	}
-	return nil
 }

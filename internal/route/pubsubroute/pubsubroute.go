@@ -93,8 +93,8 @@ type PublisherOptions struct {
 
 // Publisher is the ingest side.
 type Publisher struct {
+	*route.Batched
 	pub *pubsub.Publisher
-	b   *batch.Batcher[record.Record]
 }
 
 // NewPublisher returns the Pub/Sub route's ingest side on client c.
@@ -114,19 +114,9 @@ func NewPublisher(c *pubsub.Client, opts PublisherOptions) *Publisher {
 	pub.PublishSettings.CountThreshold = opts.MaxInFlight
 	pub.PublishSettings.Timeout = 15 * time.Second
 	p := &Publisher{pub: pub}
-	p.b = batch.New(p.publish, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second})
+	p.Batched = route.NewBatched(route.PubSub, p.publish, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second},
+		func() error { pub.Stop(); return nil })
 	return p
-}
-
-// Name is "pubsub".
-func (p *Publisher) Name() string { return route.PubSub }
-
-// Deliver returns once Pub/Sub has acknowledged the message with the records.
-func (p *Publisher) Deliver(ctx context.Context, recs []record.Record) error {
-	if err := p.b.Submit(ctx, recs...); err != nil {
-		return fmt.Errorf("pubsub route: %w", err)
-	}
-	return nil
 }
 
 func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
@@ -138,13 +128,6 @@ func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
 	if _, err := res.Get(ctx); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	return nil
-}
-
-// Close flushes what is queued and stops the publisher.
-func (p *Publisher) Close() error {
-	p.b.Close()
-	p.pub.Stop()
 	return nil
 }
 

@@ -40,9 +40,9 @@ const (
 
 // Producer is the ingest side.
 type Producer struct {
+	*route.Batched
 	rdb    redis.UniversalClient
 	stream string
-	b      *batch.Batcher[record.Record]
 }
 
 // ProducerOptions tune the producer.
@@ -64,19 +64,8 @@ func NewProducer(rdb redis.UniversalClient, opts ProducerOptions) *Producer {
 		opts.MaxInFlight = 16
 	}
 	p := &Producer{rdb: rdb, stream: opts.Stream}
-	p.b = batch.New(p.add, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 10 * time.Second})
+	p.Batched = route.NewBatched(route.Redis, p.add, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 10 * time.Second}, nil)
 	return p
-}
-
-// Name is "redis".
-func (p *Producer) Name() string { return route.Redis }
-
-// Deliver returns once Redis has appended the records to the stream.
-func (p *Producer) Deliver(ctx context.Context, recs []record.Record) error {
-	if err := p.b.Submit(ctx, recs...); err != nil {
-		return fmt.Errorf("redis route: %w", err)
-	}
-	return nil
 }
 
 func (p *Producer) add(ctx context.Context, recs []record.Record) error {
@@ -87,12 +76,6 @@ func (p *Producer) add(ctx context.Context, recs []record.Record) error {
 	if err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: []any{field, data}}).Err(); err != nil {
 		return fmt.Errorf("xadd: %w", err)
 	}
-	return nil
-}
-
-// Close flushes what is queued.
-func (p *Producer) Close() error {
-	p.b.Close()
 	return nil
 }
 

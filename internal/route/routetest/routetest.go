@@ -49,6 +49,7 @@ type Env struct {
 	Store *store.Store
 	View  *stats.View
 	Sink  *sink.Sink
+	Redis *testenv.RedisServer
 }
 
 // NewEnv opens a real sink: FerretDB (or VAC_TEST_MONGODB_URI) and a
@@ -66,7 +67,7 @@ func NewEnv(t *testing.T) *Env {
 	view := stats.NewView(rs.Client(t), catalog.Default())
 	sk := sink.New(st, view, metrics.New(), testenv.Logger(t), sink.Options{})
 	t.Cleanup(sk.Close)
-	return &Env{Store: st, View: view, Sink: sk}
+	return &Env{Store: st, View: view, Sink: sk, Redis: rs}
 }
 
 // Records makes n valid records with ids prefixed by prefix.
