@@ -156,7 +156,7 @@ func TestServerLimits(t *testing.T) {
 		if code, msg := status(t, c, "PUT", up.URL+"/api/split", "application/json", strings.NewReader(body), auth); code != http.StatusOK {
 			t.Fatalf("PUT /api/split with the token: %d %q", code, msg)
 		}
-		if code, msg := status(t, c, "POST", up.URL+"/api/admin/rebuild", "", nil, auth); code != http.StatusOK {
+		if code, msg := status(t, c, "POST", up.URL+"/api/admin/rebuild?wait=true", "", nil, auth); code != http.StatusOK {
 			t.Fatalf("POST /api/admin/rebuild with the token: %d %q", code, msg)
 		}
 		logs := up.Logs(0)

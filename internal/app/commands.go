@@ -157,6 +157,7 @@ func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.
 	mux := http.NewServeMux()
 	p.health(mux)
 	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
+	mux.HandleFunc("GET /api/admin/rebuild", p.rebuildHandler())
 	hctx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
 	go func() {
@@ -291,33 +292,3 @@ func buildRealtime(ctx context.Context, set Settings, log *slog.Logger) (http.Ha
 	return mux, p.close, nil
 }
 
-// runRebuild: recompute the Redis view from MongoDB.
-func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr *os.File) error {
-	fs := newFlagSet("rebuild", stderr)
-	full := fs.Bool("full", true, "delete the view first and recompute it whole (false: only add what is missing)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log := newLogger(set, stderr).With("part", "rebuild")
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.openStore(ctx, set.MongoURI); err != nil {
-		return err
-	}
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
-		return err
-	}
-	n, err := p.store.Count(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "rebuilding the Redis view from %d records in MongoDB (full=%v)...\n", n, *full)
-	start := time.Now()
-	res, err := p.view.Rebuild(ctx, p.store, *full)
-	if err != nil {
-		return err
-	}
-	total, _ := p.view.Total(ctx)
-	fmt.Fprintf(stdout, "done in %v: scanned %d, newly counted %d, view total %d\n", time.Since(start).Round(time.Millisecond), res.Scanned, res.Counted, total)
-	return nil
-}

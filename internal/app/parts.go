@@ -40,6 +40,7 @@ type parts struct {
 	store *store.Store
 	view  *stats.View
 	sink  *sink.Sink
+	keep  *stats.Keeper
 	ps    *pubsub.Client
 	tr    trace.Tracer
 
@@ -143,49 +144,6 @@ func (p *parts) openStore(ctx context.Context, uri string) error {
 	return nil
 }
 
-// openSink needs the store and Redis; it also brings the view up to date
-// with MongoDB when it is empty or behind (after a wipe or a crash).
-//
-// A wiped (empty) or ahead view is rebuilt before the process serves, so
-// that its first answers are right. A view merely behind (a crash between
-// MongoDB and Redis, or just records in flight under load) is caught up in
-// the background: counting is idempotent, so this is safe under live
-// traffic, and a restart does not wait for a scan of the whole collection.
-func (p *parts) openSink(ctx context.Context) error {
-	state, viewTotal, stored, err := p.view.Check(ctx, p.store)
-	if err != nil {
-		return fmt.Errorf("check the Redis view against MongoDB: %w", err)
-	}
-	switch state {
-	case stats.Empty, stats.Ahead:
-		start := time.Now()
-		res, err := p.view.Rebuild(ctx, p.store, state == stats.Ahead)
-		if err != nil {
-			return fmt.Errorf("rebuild the Redis view: %w", err)
-		}
-		p.log.Info("rebuilt the Redis view from MongoDB", "scanned", res.Scanned, "counted", res.Counted, "reset", res.Reset, "took", time.Since(start))
-	case stats.Behind:
-		p.log.Info("the Redis view is behind MongoDB: catching up in the background", "counted", viewTotal, "stored", stored)
-		bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			res, err := p.view.Rebuild(bctx, p.store, false)
-			if err != nil {
-				if bctx.Err() == nil {
-					p.log.Error("catch up the Redis view", "err", err)
-				}
-				return
-			}
-			p.log.Info("the Redis view caught up with MongoDB", "scanned", res.Scanned, "counted", res.Counted)
-		}()
-		p.onClose(func() { cancel(); <-done })
-	}
-	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{Tracer: p.tr})
-	p.onClose(p.sink.Close)
-	return nil
-}
-
 // openPubSub connects to addr (pstest or an emulator) or, without it, to
 // PUBSUB_EMULATOR_HOST or Google Cloud. ensure creates topic and
 // subscription when missing (emulators; on Google Cloud, Terraform does).
@@ -263,20 +221,6 @@ func (p *parts) health(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", admin(pprof.Trace))
 	mux.HandleFunc("GET /debug/pprof/symbol", admin(pprof.Symbol))
 	mux.HandleFunc("GET /debug/pprof/cmdline", admin(pprof.Cmdline))
-}
-
-// rebuildHandler serves POST /api/admin/rebuild: recompute the view from MongoDB.
-func (p *parts) rebuildHandler() http.HandlerFunc {
-	return httpx.RequireAdmin(p.set.AdminToken, p.log, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		res, err := p.view.Rebuild(r.Context(), p.store, true)
-		if err != nil {
-			httpx.WriteError(w, http.StatusInternalServerError, "rebuild failed: "+err.Error())
-			return
-		}
-		p.log.Info("view rebuilt on request", "remote", r.RemoteAddr, "scanned", res.Scanned, "took", time.Since(start))
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"scanned": res.Scanned, "counted": res.Counted, "took_ms": time.Since(start).Milliseconds()})
-	})
 }
 
 // webHandler serves the built dashboard from dir, with index.html for

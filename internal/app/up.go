@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
+	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -108,6 +109,11 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	if err := p.openStore(ctx, mongoURI); err != nil {
 		return err
 	}
+	if set.MongoURI == "" {
+		if err := embedded.IndexIDs(ctx, filepath.Join(*data, "mongo"), p.set.MongoDatabase, store.Collection); err != nil {
+			return err
+		}
+	}
 	if err := p.openRedis(ctx, redisURL); err != nil {
 		return err
 	}
@@ -200,6 +206,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	}).Register(mux)
 	mux.Handle("GET /ws", hub)
 	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
+	mux.HandleFunc("GET /api/admin/rebuild", p.rebuildHandler())
 	p.health(mux)
 	mux.Handle("GET /", webHandler(*web))
 

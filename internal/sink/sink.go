@@ -1,10 +1,15 @@
 // Package sink provides the one place records are stored: MongoDB first (the
 // truth, idempotent by id), then the live view in Redis (each record counted
 // once, only after MongoDB holds it). Every route's consumer ends here.
+//
+// Each group-committed batch is an intent in Redis, one InsertMany, then a
+// commit that counts the records that batch newly stored (internal/stats
+// explains why that is exactly once with no per-record state).
 package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -26,6 +31,9 @@ type Options struct {
 	MaxBatch    int          // records per InsertMany (default 1000)
 	MaxInFlight int          // concurrent InsertMany calls (default 2)
 	Tracer      trace.Tracer // optional
+	// Owner is the process's heartbeat id (stats.Keeper.Owner), so that a
+	// batch left uncommitted by a crash is repaired once the process is gone.
+	Owner string
 }
 
 // Sink stores records with group commit.
@@ -36,6 +44,7 @@ type Sink struct {
 	log   *slog.Logger
 	b     *batch.Batcher[record.Record]
 	tr    trace.Tracer
+	owner string
 }
 
 // New returns a sink writing to st and counting into view.
@@ -46,7 +55,10 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 2
 	}
-	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer)}
+	if opts.Owner == "" {
+		opts.Owner = stats.NewBatchID()
+	}
+	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner}
 	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight})
 	return s
 }
@@ -68,35 +80,44 @@ func (s *Sink) Store(ctx context.Context, recs []record.Record) error {
 func (s *Sink) Close() { s.b.Close() }
 
 func (s *Sink) flush(ctx context.Context, recs []record.Record) error {
-	res, err := s.store.Insert(ctx, recs)
+	batch := stats.NewBatchID()
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	if err := s.view.Intend(ctx, batch, s.owner, ids); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, stats.InsertDeadline)
+	res, err := s.store.Insert(ictx, batch, recs)
+	cancel()
 	if err != nil {
+		// The intent stays: whatever went in is counted by the repair.
 		return fmt.Errorf("sink: %w", err)
 	}
 	now := time.Now()
 	s.m.SinkBatch.Observe(float64(len(recs)))
 	s.m.Stored.WithLabelValues("fresh").Add(float64(len(res.Fresh)))
 	s.m.Stored.WithLabelValues("duplicate").Add(float64(len(res.Duplicate)))
-	toCount := make([]record.Record, 0, len(recs))
+	fresh := make([]record.Record, 0, len(res.Fresh))
 	for _, i := range res.Fresh {
-		toCount = append(toCount, recs[i])
+		fresh = append(fresh, recs[i])
 		s.m.StoreLag.WithLabelValues(recs[i].Route).Observe(now.Sub(recs[i].ReceivedAt).Seconds())
 	}
-	if len(res.Duplicate) > 0 {
-		// Count what MongoDB holds, not what was sent again: a reused id may
-		// carry other data, and the first write wins. The view ignores ids
-		// it has already counted, so this only fills a gap left by a crash
-		// between MongoDB and Redis.
-		ids := make([]string, len(res.Duplicate))
-		for k, i := range res.Duplicate {
-			ids[k] = recs[i].ID
+	// Duplicates belong to the batch that first stored them, which counts
+	// them (or whose repair does): never here, whatever their age.
+	var n int
+	for attempt := 0; ; attempt++ {
+		n, err = s.view.Commit(ctx, batch, fresh)
+		if err == nil || errors.Is(err, stats.ErrCommitted) || attempt == 2 || ctx.Err() != nil {
+			break
 		}
-		held, err := s.store.Get(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("sink: read duplicates: %w", err)
-		}
-		toCount = append(toCount, held...)
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
 	}
-	n, err := s.view.Apply(ctx, toCount)
+	if errors.Is(err, stats.ErrCommitted) {
+		s.log.Warn("batch committed by the repair first", "batch", batch, "records", len(fresh))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sink: count: %w", err)
 	}

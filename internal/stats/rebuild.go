@@ -3,54 +3,341 @@ package stats
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/store"
 )
 
-// Source is the system of record the view is rebuilt from (MongoDB).
+// Source is the system of record the view is built and repaired from
+// (MongoDB, internal/store). Every method but ScanStored costs the same
+// whatever the collection holds.
 type Source interface {
-	Count(ctx context.Context) (int64, error)
-	Scan(ctx context.Context, batchSize int, fn func([]record.Record) error) error
+	Epoch(ctx context.Context) (epoch string, created bool, err error)
+	ScanStored(ctx context.Context, batchSize int, fn func([]store.Stored) error) error
+	Lookup(ctx context.Context, ids []string) ([]store.Stored, error)
+	SaveFigures(ctx context.Context, f store.Figures) error
+	LoadFigures(ctx context.Context) (store.Figures, bool, error)
 }
 
-// RebuildResult says what a rebuild did.
+// RebuildResult says what a full rebuild did.
 type RebuildResult struct {
-	Scanned int64 // records read from the source
-	Counted int64 // records the view had not counted
-	Reset   bool  // the view was deleted first
+	Scanned int64         // documents read from the source
+	Counted int64         // records the scan counted (the rest were counted by commits meanwhile)
+	Total   int64         // the view's total after the swap
+	Took    time.Duration // from the lease to the swap
+	// Provisional is set when the view had been lost: until the swap, the
+	// public figures were the last saved ones (at this time) plus what was
+	// counted since.
+	Provisional *time.Time
 }
 
-// Rebuild recounts the view from src. With reset, the view is deleted first
-// and recomputed whole; without it, records the view has not counted are
-// added (safe at any time, even under live traffic: counting is idempotent).
-func (v *View) Rebuild(ctx context.Context, src Source, reset bool) (RebuildResult, error) {
-	res := RebuildResult{Reset: reset}
-	if reset {
-		if err := v.Reset(ctx); err != nil {
-			return res, err
+// Progress is a running rebuild's progress.
+type Progress struct {
+	Scanned, Expected int64
+	Elapsed           time.Duration
+	Rate              float64       // documents per second so far
+	Left              time.Duration // estimated, 0 when unknown
+}
+
+func (p Progress) String() string {
+	s := fmt.Sprintf("%d", p.Scanned)
+	if p.Expected > 0 {
+		s += fmt.Sprintf(" of about %d (%.1f%%)", p.Expected, 100*float64(p.Scanned)/float64(p.Expected))
+	}
+	s += fmt.Sprintf(" records, %.0f/s, %s", p.Rate, p.Elapsed.Round(time.Second))
+	if p.Left > 0 {
+		s += fmt.Sprintf(", about %s left", p.Left.Round(time.Second))
+	}
+	return s
+}
+
+// RebuildRunningError says a rebuild is already running (on any process).
+type RebuildRunningError struct {
+	Status *RebuildStatus // nil when it has not published its state yet
+}
+
+func (e *RebuildRunningError) Error() string {
+	if e.Status == nil {
+		return "stats: a rebuild is already running"
+	}
+	return fmt.Sprintf("stats: a rebuild is already running since %s: %d of about %d records scanned",
+		e.Status.StartedAt.Format(time.RFC3339), e.Status.Scanned, e.Status.Expected)
+}
+
+// RebuildOptions tune a rebuild.
+type RebuildOptions struct {
+	Owner     string         // who holds the lease (for the logs and the status)
+	BatchSize int            // documents per read and per classification (default 1000)
+	Every     time.Duration  // how often Progress is called and the status published (default 2s)
+	Progress  func(Progress) // optional
+}
+
+// lease timing: a rebuild renews its lease every leaseRenew; a dead
+// rebuilder's lease lapses after leaseTTL and its state is dropped.
+const (
+	leaseTTL   = 30 * time.Second
+	leaseRenew = 5 * time.Second
+)
+
+var renewLua = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`)
+
+// abandonLua drops a rebuild's state; with ARGV[1] set, only the holder of
+// the lease may (its own failure); without, only when no one holds it (a dead
+// rebuilder's leftovers).
+var abandonLua = redis.NewScript(`
+local holder = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' then
+  if holder ~= ARGV[1] then return 0 end
+elseif holder then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return 1`)
+
+func (v *View) abandonKeys() []string {
+	return []string{keyRebuildLease, keyRebuild, keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied}
+}
+
+// DropStaleRebuild removes the state of a rebuild whose process died (its
+// lease lapsed), so that commits stop writing its delta. It reports whether
+// there was one.
+func (v *View) DropStaleRebuild(ctx context.Context) (bool, error) {
+	n, err := abandonLua.Run(ctx, v.rdb, v.abandonKeys(), "").Int()
+	if err != nil {
+		return false, fmt.Errorf("stats: drop stale rebuild: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RebuildState returns the running rebuild's status, or nil.
+func (v *View) RebuildState(ctx context.Context) (*RebuildStatus, error) {
+	m, err := v.rdb.HGetAll(ctx, keyRebuild).Result()
+	if err != nil {
+		return nil, fmt.Errorf("stats: rebuild state: %w", err)
+	}
+	return rebuildStatus(m), nil
+}
+
+func rebuildStatus(m map[string]string) *RebuildStatus {
+	started, _ := strconv.ParseInt(m["started"], 10, 64)
+	if started == 0 {
+		return nil
+	}
+	st := &RebuildStatus{StartedAt: time.UnixMilli(started).UTC()}
+	st.Scanned, _ = strconv.ParseInt(m["scanned"], 10, 64)
+	st.Expected, _ = strconv.ParseInt(m["expected"], 10, 64)
+	if p, _ := strconv.ParseInt(m["provisional_at"], 10, 64); p > 0 {
+		t := time.UnixMilli(p).UTC()
+		st.ProvisionalAsOf = &t
+	}
+	return st
+}
+
+// Rebuild recomputes the whole view from src without a gap: it scans every
+// stored record into new keys while commits go on, then swaps the scanned
+// figures (plus what was committed meanwhile) in at once. Readers see the
+// old figures until the swap; when the view had been lost with Redis, they
+// see the figures last saved outside Redis (labelled with their time) plus
+// what was counted since, never a count from zero. One rebuild runs at a
+// time across all processes (a lease in Redis): a second caller gets a
+// *RebuildRunningError with the first one's progress.
+func (v *View) Rebuild(ctx context.Context, src Source, opts RebuildOptions) (RebuildResult, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.Every <= 0 {
+		opts.Every = 2 * time.Second
+	}
+	if opts.Owner == "" {
+		opts.Owner = newID()
+	}
+	owner := opts.Owner + ":" + newID()
+	start := v.now()
+	ok, err := v.rdb.SetNX(ctx, keyRebuildLease, owner, leaseTTL).Result()
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("stats: rebuild lease: %w", err)
+	}
+	if !ok {
+		st, _ := v.RebuildState(ctx)
+		return RebuildResult{}, &RebuildRunningError{Status: st}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(leaseRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n, err := renewLua.Run(ctx, v.rdb, []string{keyRebuildLease}, owner, leaseTTL.Milliseconds()).Int()
+				if err == nil && n == 0 {
+					cancel(errors.New("stats: rebuild lease lost"))
+					return
+				}
+			}
+		}
+	}()
+	res, err := v.rebuild(ctx, src, opts, owner, start)
+	cancel(nil)
+	<-renewed
+	if err != nil {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			err = fmt.Errorf("%w (%v)", err, c)
+		}
+		_, _ = abandonLua.Run(context.WithoutCancel(ctx), v.rdb, v.abandonKeys(), owner).Result()
+		return res, err
+	}
+	return res, nil
+}
+
+func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, owner string, start time.Time) (RebuildResult, error) {
+	var res RebuildResult
+	epoch, _, err := src.Epoch(ctx)
+	if err != nil {
+		return res, fmt.Errorf("stats: rebuild: %w", err)
+	}
+	pipe := v.rdb.Pipeline()
+	epochCmd := pipe.Get(ctx, keyEpoch)
+	aggCmd := pipe.HMGet(ctx, keyAgg, "total", "provisional_at")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return res, fmt.Errorf("stats: rebuild: read view: %w", err)
+	}
+	viewEpoch := epochCmd.Val()
+	var viewTotal int64
+	seeded := false
+	if vals := aggCmd.Val(); len(vals) == 2 {
+		if s, ok := vals[0].(string); ok {
+			viewTotal, _ = strconv.ParseInt(s, 10, 64)
+		}
+		seeded = vals[1] != nil
+	}
+	expected := viewTotal
+	state := map[string]any{"started": start.UnixMilli(), "owner": owner, "scanned": 0}
+	var seed map[string]int64
+	if viewEpoch == "" && !seeded {
+		// The view was lost with Redis: show the figures last saved outside
+		// it, plus what is counted from now on, until the swap.
+		f, ok, err := src.LoadFigures(ctx)
+		if err != nil {
+			return res, fmt.Errorf("stats: rebuild: %w", err)
+		}
+		if ok && len(f.Fields) > 0 {
+			seed = f.Fields
+			at := f.At
+			res.Provisional = &at
+			state["provisional_at"] = at.UnixMilli()
+			expected = max(expected, f.Fields["total"])
 		}
 	}
-	var newest []record.Record
-	err := src.Scan(ctx, 1000, func(recs []record.Record) error {
-		n, err := v.apply(ctx, recs, false)
-		if err != nil {
-			return err
+	state["expected"] = expected
+	tx := v.rdb.TxPipeline()
+	tx.Del(ctx, keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied)
+	tx.HSet(ctx, keyRebuild, state)
+	if seed != nil {
+		for f, n := range seed {
+			if f != "updated_at" {
+				tx.HIncrBy(ctx, keyAgg, f, n)
+			}
 		}
-		res.Scanned += int64(len(recs))
-		res.Counted += int64(n)
-		newest = append(newest, recs...)
-		sort.Slice(newest, func(i, j int) bool { return newest[i].ReceivedAt.After(newest[j].ReceivedAt) })
-		if len(newest) > 5 {
-			newest = newest[:5]
+		tx.HSet(ctx, keyAgg, "provisional_at", res.Provisional.UnixMilli())
+		if ms := seed["updated_at"]; ms > 0 {
+			tx.HSetNX(ctx, keyAgg, "updated_at", ms)
 		}
+	}
+	if _, err := tx.Exec(ctx); err != nil {
+		return res, fmt.Errorf("stats: rebuild: start: %w", err)
+	}
+	if seed != nil {
+		_ = v.rdb.Publish(ctx, ChangedChannel, "rebuild").Err()
+	}
+
+	var (
+		count   = Tally(nil)
+		newest  []record.Record
+		last    = start
+		batches = make([]string, 0, 16)
+		index   = make(map[string]int, 16)
+	)
+	report := func(final bool) {
+		now := v.now()
+		if !final && now.Sub(last) < opts.Every {
+			return
+		}
+		last = now
+		p := Progress{Scanned: res.Scanned, Expected: expected, Elapsed: now.Sub(start)}
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.Rate = float64(res.Scanned) / s
+		}
+		if p.Rate > 0 && expected > res.Scanned {
+			p.Left = time.Duration(float64(expected-res.Scanned) / p.Rate * float64(time.Second))
+		}
+		_ = v.rdb.HSet(ctx, keyRebuild, "scanned", res.Scanned).Err()
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	err = src.ScanStored(ctx, opts.BatchSize, func(docs []store.Stored) error {
+		batches, skip := batches[:0], map[string]bool(nil)
+		clear(index)
+		for _, d := range docs {
+			if d.Batch != "" {
+				if _, ok := index[d.Batch]; !ok {
+					index[d.Batch] = len(batches)
+					batches = append(batches, d.Batch)
+				}
+			}
+		}
+		if len(batches) > 0 {
+			args := make([]any, len(batches))
+			for i, b := range batches {
+				args[i] = b
+			}
+			out, err := v.classify.Run(ctx, v.rdb, []string{keyPending, keyApplied}, args...).Int64Slice()
+			if err != nil {
+				return fmt.Errorf("stats: rebuild: classify: %w", err)
+			}
+			for i, o := range out {
+				if o == 1 {
+					if skip == nil {
+						skip = map[string]bool{}
+					}
+					skip[batches[i]] = true
+				}
+			}
+		}
+		for _, d := range docs {
+			res.Scanned++
+			if d.Batch != "" && skip[d.Batch] {
+				continue
+			}
+			count.Add([]record.Record{d.Record})
+			res.Counted++
+			newest = keepNewest(newest, d.Record)
+		}
+		report(false)
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("stats: rebuild: %w", err)
 	}
-	// Restore the latest records when the list was lost with the view.
+	report(true)
+	agg, days := count.fields()
+	if err := v.writeHash(ctx, keyAggNew, agg); err != nil {
+		return res, err
+	}
+	if err := v.writeHash(ctx, keyDaysNew, days); err != nil {
+		return res, err
+	}
 	if n, err := v.rdb.LLen(ctx, keyLatest).Result(); err == nil && n == 0 && len(newest) > 0 {
 		vals := make([]any, 0, len(newest))
 		for _, r := range newest {
@@ -64,59 +351,56 @@ func (v *View) Rebuild(ctx context.Context, src Source, reset bool) (RebuildResu
 			return res, fmt.Errorf("stats: rebuild latest: %w", err)
 		}
 	}
-	if res.Counted > 0 || reset {
-		total, err := v.Total(ctx)
-		if err == nil {
-			_ = v.rdb.Publish(ctx, ChangedChannel, fmt.Sprint(total)).Err()
-		}
+	keys := []string{keyAgg, keyAggNew, keyAggDelta, keyDays, keyDaysNew, keyDaysDelta, keyApplied, keyRebuild,
+		keyEpoch, keyRebuildLease, keyLegacyCounted}
+	total, err := v.swap.Run(ctx, v.rdb, keys, epoch, ChangedChannel, owner).Int64()
+	if err != nil {
+		return res, fmt.Errorf("stats: rebuild: swap: %w", err)
 	}
+	res.Total = total
+	res.Took = v.now().Sub(start)
 	return res, nil
 }
 
-// EnsureFresh rebuilds the view when it is behind the source (empty after a
-// wipe, or missing records after a crash between MongoDB and Redis), and
-// recomputes it whole when it is ahead (the source was replaced). It returns
-// whether it rebuilt. See Behind for a cheaper check first.
-func (v *View) EnsureFresh(ctx context.Context, src Source) (bool, RebuildResult, error) {
-	state, _, _, err := v.Check(ctx, src)
-	if err != nil || state == Fresh {
-		return false, RebuildResult{}, err
+// writeHash writes fields into key in pipelined chunks.
+func (v *View) writeHash(ctx context.Context, key string, fields map[string]int64) error {
+	const chunk = 500
+	pipe := v.rdb.Pipeline()
+	args := make([]any, 0, 2*chunk)
+	flush := func() {
+		if len(args) > 0 {
+			pipe.HSet(ctx, key, args...)
+			args = make([]any, 0, 2*chunk)
+		}
 	}
-	res, err := v.Rebuild(ctx, src, state == Ahead)
-	return true, res, err
+	for f, n := range fields {
+		args = append(args, f, n)
+		if len(args) == 2*chunk {
+			flush()
+		}
+	}
+	flush()
+	if _, err := pipe.Exec(ctx); err != nil && pipe.Len() > 0 {
+		return fmt.Errorf("stats: rebuild: write %s: %w", key, err)
+	}
+	return nil
 }
 
-// Freshness is how the view compares with its source.
-type Freshness int
-
-// The states of the view against MongoDB.
-const (
-	Fresh  Freshness = iota // as many records counted as stored
-	Behind                  // fewer counted: some records to add (also momentarily true under load)
-	Empty                   // nothing counted though records are stored: wiped
-	Ahead                   // more counted than stored: the source was replaced
-)
-
-// Check compares the view with src without changing anything.
-func (v *View) Check(ctx context.Context, src Source) (Freshness, int64, int64, error) {
-	// Read the view first: every counted record is already in the source, so
-	// viewTotal <= srcCount unless the source lost records.
-	viewTotal, err := v.Total(ctx)
-	if err != nil {
-		return Fresh, 0, 0, err
+// keepNewest keeps the latestKept most recently received records, newest
+// first.
+func keepNewest(newest []record.Record, r record.Record) []record.Record {
+	if len(newest) == latestKept && !r.ReceivedAt.After(newest[len(newest)-1].ReceivedAt) {
+		return newest
 	}
-	srcCount, err := src.Count(ctx)
-	if err != nil {
-		return Fresh, 0, 0, fmt.Errorf("stats: check: %w", err)
+	i := len(newest)
+	for i > 0 && r.ReceivedAt.After(newest[i-1].ReceivedAt) {
+		i--
 	}
-	switch {
-	case viewTotal == srcCount:
-		return Fresh, viewTotal, srcCount, nil
-	case viewTotal > srcCount:
-		return Ahead, viewTotal, srcCount, nil
-	case viewTotal == 0:
-		return Empty, viewTotal, srcCount, nil
-	default:
-		return Behind, viewTotal, srcCount, nil
+	newest = append(newest, record.Record{})
+	copy(newest[i+1:], newest[i:])
+	newest[i] = r
+	if len(newest) > latestKept {
+		newest = newest[:latestKept]
 	}
+	return newest
 }

@@ -34,6 +34,9 @@ type Snapshot struct {
 	// Rollout is the state of the last progressive rollout (vacunometro
 	// rollout), as it published it; absent when none ran.
 	Rollout json.RawMessage `json:"rollout,omitempty"`
+
+	// Rebuilding is set while a full rebuild of the view runs.
+	Rebuilding *RebuildStatus `json:"rebuilding,omitempty"`
 }
 
 // DepartmentStats are one department's figures.
@@ -73,4 +76,15 @@ type LatestRecord struct {
 	Dose           int       `json:"dose"`
 	Route          string    `json:"route"`
 	ReceivedAt     time.Time `json:"received_at"`
+}
+
+// RebuildStatus is a running full rebuild, as the dashboard shows it.
+type RebuildStatus struct {
+	StartedAt time.Time `json:"started_at"`
+	Scanned   int64     `json:"scanned"`
+	Expected  int64     `json:"expected"` // about; 0 when unknown
+	// ProvisionalAsOf is set when the view had been lost: the figures are
+	// the ones saved at this time plus what was counted since, until the
+	// rebuild ends.
+	ProvisionalAsOf *time.Time `json:"provisional_as_of,omitempty"`
 }

@@ -27,69 +27,157 @@ const latestKept = 5
 const ChangedChannel = "vacunometro.changed"
 
 // Keys of the view. They share a hash tag so that a Redis Cluster keeps them
-// in one slot (the apply script touches them together).
+// in one slot (the scripts touch them together). Every family is bounded by
+// the catalog, by days or by batches in flight, never by records stored.
 const (
-	keyAgg     = "{vac}:agg"     // hash: total, d:<code>:<dose>, v:<vaccine>, n:<dose>, a:<band>, r:<route>, updated_at
-	keyCounted = "{vac}:counted" // set of record ids already counted
+	keyAgg     = "{vac}:agg"     // hash: total, d:<code>:<dose>, dv:<code>:<vaccine>, da:<code>:<band>, v:<vaccine>, n:<dose>, a:<band>, r:<route>, updated_at
+	keyDays    = "{vac}:days"    // hash: <YYYY-MM-DD>|<code>|<dose> -> doses given that day (Guatemala time)
 	keyLatest  = "{vac}:latest"  // list of masked LatestRecord JSON, newest first
 	keySplit   = "{vac}:split"   // hash: route -> configured weight
 	keyRollout = "{vac}:rollout" // JSON: the last rollout's state (internal/rollout)
 	keyRateFmt = "{vac}:rate:%d" // records counted in one Unix second
+
+	keyEpoch   = "{vac}:epoch"   // the epoch of the records the view was built from (store.Epoch)
+	keyPending = "{vac}:pending" // hash: batch id -> intent JSON, from before its InsertMany until its commit
+	keyOwnerFmt = "{vac}:owner:%s" // a live sink's heartbeat (expires when it dies)
+
+	keyRebuild      = "{vac}:rebuild"       // hash: the running full rebuild's state (started, expected, scanned, ...)
+	keyRebuildLease = "{vac}:rebuild:lease" // one full rebuild at a time, across all processes
+	keyAggNew       = "{vac}:agg:new"       // the rebuild's scanned figures
+	keyDaysNew      = "{vac}:days:new"
+	keyAggDelta     = "{vac}:agg:delta" // committed while a rebuild runs
+	keyDaysDelta    = "{vac}:days:delta"
+	keyApplied      = "{vac}:rebuild:applied" // set: batches committed while a rebuild runs
+
+	keyLegacyCounted = "{vac}:counted" // the old per-record set of counted ids, dropped by the next rebuild
 )
 
-//go:embed apply.lua
-var applyLua string
+var (
+	//go:embed commit.lua
+	commitLua string
+	//go:embed classify.lua
+	classifyLua string
+	//go:embed swap.lua
+	swapLua string
+)
 
-// View is the live aggregate view in Redis. Counting is idempotent per
-// record id (a Redis set remembers what was counted), so redeliveries,
-// retries and rebuilds racing with live traffic never count a record twice.
+// View is the live aggregate view in Redis.
+//
+// # Exactly once, with bounded memory
+//
+// A record is counted by the batch whose InsertMany created its document,
+// and by no other: MongoDB's unique _id decides, once, which batch that is,
+// and the document remembers it (its field b). The sink of every route
+// stores a batch in three steps:
+//
+//  1. Intend: the batch's ids go into the pending hash under a new batch id,
+//     with the sink's owner id (a heartbeat key that expires when the
+//     process dies).
+//  2. InsertMany, each document marked with the batch id. MongoDB reports
+//     which ids it already held (redeliveries, client retries of old ids,
+//     a racing sink): those belong to another batch and are not counted here.
+//  3. Commit: one script removes the intent and counts the fresh records,
+//     or counts nothing when the intent is gone (a repair got there first).
+//
+// So a redelivery or a retry of any age is never counted twice, with no
+// per-record state at all: what guarantees it is the pending hash, whose size
+// is the batches in flight (the routes' redelivery horizon: only an
+// unacknowledged delivery can come back, and nothing is acknowledged before
+// its commit). A crash or a failed write between steps 2 and 3 leaves the
+// intent behind; the repair (Keeper) finds intents whose owner is dead or
+// that are older than RepairAfter, reads those ids from MongoDB by exact
+// _id, and commits the documents that carry that batch id: O(what is
+// missing), never a scan. RepairAfter is well beyond the sink's insert
+// deadline, so a live, slow sink is never raced mid-insert.
+//
+// A full rebuild (Rebuild) scans MongoDB into new keys while commits go on;
+// commits made meanwhile also go to a delta and name their batch, the scan
+// leaves out those batches and the pending ones, and one script swaps the
+// scanned figures plus the delta in. Readers see the old figures until then.
 type View struct {
-	rdb    redis.UniversalClient
-	cat    *catalog.Catalog
-	script *redis.Script
-	now    func() time.Time
+	rdb      redis.UniversalClient
+	cat      *catalog.Catalog
+	commit   *redis.Script
+	classify *redis.Script
+	swap     *redis.Script
+	now      func() time.Time
 }
 
 // NewView returns the view stored in rdb.
 func NewView(rdb redis.UniversalClient, cat *catalog.Catalog) *View {
-	return &View{rdb: rdb, cat: cat, script: redis.NewScript(applyLua), now: time.Now}
+	return &View{rdb: rdb, cat: cat, commit: redis.NewScript(commitLua), classify: redis.NewScript(classifyLua),
+		swap: redis.NewScript(swapLua), now: time.Now}
 }
 
-// Apply counts every record of recs not counted before: MongoDB must already
-// hold them. It returns how many were newly counted and, when any were,
-// publishes the new total on ChangedChannel.
-func (v *View) Apply(ctx context.Context, recs []record.Record) (int, error) {
-	return v.apply(ctx, recs, true)
+// intent is what the pending hash holds for a batch between its intent and
+// its commit: no personal data, only ids.
+type intent struct {
+	Owner string   `json:"o"`
+	AtMs  int64    `json:"t"`
+	IDs   []string `json:"ids"`
 }
 
-func (v *View) apply(ctx context.Context, recs []record.Record, live bool) (int, error) {
-	if len(recs) == 0 {
-		return 0, nil
-	}
-	now := v.now()
-	args := make([]any, 0, 3+7*len(recs))
-	mode := "live"
-	if !live {
-		mode = "rebuild"
-	}
-	args = append(args, now.UnixMilli(), ChangedChannel, mode)
-	for i, r := range recs {
-		latest := ""
-		// Only the batch's last records can be among the latest 5: encode
-		// those alone.
-		if live && i >= len(recs)-latestKept {
-			b, err := json.Marshal(latestOf(r))
-			if err != nil {
-				return 0, fmt.Errorf("stats: encode latest: %w", err)
-			}
-			latest = string(b)
-		}
-		args = append(args, r.ID, r.DepartmentCode, r.Vaccine, r.Dose, record.AgeBand(r.Age), r.Route, latest)
-	}
-	keys := []string{keyAgg, keyCounted, keyLatest, fmt.Sprintf(keyRateFmt, now.Unix())}
-	n, err := v.script.Run(ctx, v.rdb, keys, args...).Int()
+// Intend records that batch (of owner) is about to be inserted with ids.
+// Call it before the InsertMany; Commit removes it.
+func (v *View) Intend(ctx context.Context, batch, owner string, ids []string) error {
+	b, err := json.Marshal(intent{Owner: owner, AtMs: v.now().UnixMilli(), IDs: ids})
 	if err != nil {
-		return 0, fmt.Errorf("stats: apply %d records: %w", len(recs), err)
+		return fmt.Errorf("stats: encode intent: %w", err)
+	}
+	// The owner's heartbeat goes with every intent, so that no intent is
+	// ever seen without a live owner while its insert may still run.
+	pipe := v.rdb.TxPipeline()
+	pipe.HSet(ctx, keyPending, batch, b)
+	pipe.Set(ctx, fmt.Sprintf(keyOwnerFmt, owner), "1", HeartbeatTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("stats: intent of batch %s: %w", batch, err)
+	}
+	return nil
+}
+
+// Heartbeat marks owner alive for ttl; a sink's intents are repaired soon
+// after its heartbeat lapses.
+func (v *View) Heartbeat(ctx context.Context, owner string, ttl time.Duration) error {
+	if err := v.rdb.Set(ctx, fmt.Sprintf(keyOwnerFmt, owner), "1", ttl).Err(); err != nil {
+		return fmt.Errorf("stats: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// ErrCommitted is returned by Commit when the batch was committed already
+// (its intent is gone): nothing was counted.
+var ErrCommitted = errors.New("stats: batch already committed")
+
+// Commit counts fresh, the records batch newly stored (MongoDB holds them),
+// and removes the batch's intent, in one step. It returns how many records
+// were counted, or ErrCommitted when the batch had been committed before.
+func (v *View) Commit(ctx context.Context, batch string, fresh []record.Record) (int, error) {
+	now := v.now()
+	agg, days := Tally(fresh).fields()
+	args := make([]any, 0, 7+2*len(agg)+2*len(days)+latestKept)
+	args = append(args, now.UnixMilli(), ChangedChannel, batch, len(fresh), len(agg), len(days), latestKept)
+	for f, n := range agg {
+		args = append(args, f, n)
+	}
+	for f, n := range days {
+		args = append(args, f, n)
+	}
+	// Only the batch's last records can be among the latest: encode those.
+	for i := max(0, len(fresh)-latestKept); i < len(fresh); i++ {
+		b, err := json.Marshal(latestOf(fresh[i]))
+		if err != nil {
+			return 0, fmt.Errorf("stats: encode latest: %w", err)
+		}
+		args = append(args, string(b))
+	}
+	keys := []string{keyAgg, keyLatest, fmt.Sprintf(keyRateFmt, now.Unix()), keyDays, keyPending,
+		keyRebuild, keyAggDelta, keyDaysDelta, keyApplied}
+	n, err := v.commit.Run(ctx, v.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("stats: commit batch %s of %d records: %w", batch, len(fresh), err)
+	}
+	if n < 0 {
+		return 0, ErrCommitted
 	}
 	return n, nil
 }
@@ -98,19 +186,6 @@ func latestOf(r record.Record) LatestRecord {
 	return LatestRecord{ID: r.ID, Name: record.MaskName(r.Name), DepartmentCode: r.DepartmentCode,
 		Department: r.Department, Age: r.Age, Vaccine: r.Vaccine, Dose: r.Dose, Route: r.Route,
 		ReceivedAt: r.ReceivedAt}
-}
-
-// Counted reports which of ids the view has already counted.
-func (v *View) Counted(ctx context.Context, ids []string) ([]bool, error) {
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
-	res, err := v.rdb.SMIsMember(ctx, keyCounted, members...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("stats: counted: %w", err)
-	}
-	return res, nil
 }
 
 // Total returns the number of records counted.
@@ -125,9 +200,11 @@ func (v *View) Total(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Reset deletes the view (not the split configuration).
+// Reset deletes the view (not the split configuration): tests only; a
+// running service rebuilds instead (Rebuild), which never shows a gap.
 func (v *View) Reset(ctx context.Context) error {
-	keys := []string{keyAgg, keyCounted, keyLatest}
+	keys := []string{keyAgg, keyDays, keyLatest, keyEpoch, keyPending, keyRebuild, keyRebuildLease,
+		keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied, keyLegacyCounted}
 	now := v.now().Unix()
 	for s := now - 120; s <= now+1; s++ {
 		keys = append(keys, fmt.Sprintf(keyRateFmt, s))
@@ -158,7 +235,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	now := v.now()
 	pipe := v.rdb.Pipeline()
 	aggCmd := pipe.HGetAll(ctx, keyAgg)
-	latestCmd := pipe.LRange(ctx, keyLatest, 0, 4)
+	latestCmd := pipe.LRange(ctx, keyLatest, 0, latestKept-1)
 	splitCmd := pipe.HGetAll(ctx, keySplit)
 	// Records per second over the last 5 whole seconds and the current
 	// partial one, so that a burst shows at once.
@@ -169,6 +246,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	rateCmd := pipe.MGet(ctx, rateKeys...)
 	rolloutCmd := pipe.Get(ctx, keyRollout)
+	rebuildCmd := pipe.HGetAll(ctx, keyRebuild)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("stats: read view: %w", err)
 	}
@@ -228,6 +306,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if raw := rolloutCmd.Val(); raw != "" && json.Valid([]byte(raw)) {
 		s.Rollout = json.RawMessage(raw)
 	}
+	s.Rebuilding = rebuildStatus(rebuildCmd.Val())
 	if ms := num("updated_at"); ms > 0 {
 		t := time.UnixMilli(ms).UTC()
 		s.UpdatedAt = &t
@@ -251,11 +330,16 @@ type Count struct {
 	Doses       [4]int64
 	AgeBands    map[string]int64
 	Routes      map[string]int64
+	// Per department: vaccines and age bands; per day, department and dose.
+	DeptVaccines map[string]map[string]int64
+	DeptBands    map[string]map[string]int64
+	Days         map[string]int64 // "<YYYY-MM-DD>|<code>|<dose>"
 }
 
 // Tally counts recs.
 func Tally(recs []record.Record) Count {
-	c := Count{Departments: map[string][4]int64{}, Vaccines: map[string]int64{}, AgeBands: map[string]int64{}, Routes: map[string]int64{}}
+	c := Count{Departments: map[string][4]int64{}, Vaccines: map[string]int64{}, AgeBands: map[string]int64{}, Routes: map[string]int64{},
+		DeptVaccines: map[string]map[string]int64{}, DeptBands: map[string]map[string]int64{}, Days: map[string]int64{}}
 	c.Add(recs)
 	return c
 }
@@ -269,9 +353,60 @@ func (c *Count) Add(recs []record.Record) {
 		c.Departments[r.DepartmentCode] = d
 		c.Vaccines[r.Vaccine]++
 		c.Doses[r.Dose-1]++
-		c.AgeBands[record.AgeBand(r.Age)]++
+		band := record.AgeBand(r.Age)
+		c.AgeBands[band]++
 		c.Routes[r.Route]++
+		if c.DeptVaccines == nil {
+			c.DeptVaccines, c.DeptBands, c.Days = map[string]map[string]int64{}, map[string]map[string]int64{}, map[string]int64{}
+		}
+		if c.DeptVaccines[r.DepartmentCode] == nil {
+			c.DeptVaccines[r.DepartmentCode], c.DeptBands[r.DepartmentCode] = map[string]int64{}, map[string]int64{}
+		}
+		c.DeptVaccines[r.DepartmentCode][r.Vaccine]++
+		c.DeptBands[r.DepartmentCode][band]++
+		c.Days[record.Day(r)+"|"+r.DepartmentCode+"|"+strconv.Itoa(r.Dose)]++
 	}
+}
+
+// fields returns c as the view's hash fields: the aggregate's and the days'.
+func (c Count) fields() (agg, days map[string]int64) {
+	agg = make(map[string]int64, 64)
+	if c.Total == 0 {
+		return agg, map[string]int64{}
+	}
+	agg["total"] = c.Total
+	for code, doses := range c.Departments {
+		for i, n := range doses {
+			if n != 0 {
+				agg["d:"+code+":"+strconv.Itoa(i+1)] = n
+			}
+		}
+	}
+	for code, m := range c.DeptVaccines {
+		for name, n := range m {
+			agg["dv:"+code+":"+name] = n
+		}
+	}
+	for code, m := range c.DeptBands {
+		for band, n := range m {
+			agg["da:"+code+":"+band] = n
+		}
+	}
+	for name, n := range c.Vaccines {
+		agg["v:"+name] = n
+	}
+	for i, n := range c.Doses {
+		if n != 0 {
+			agg["n:"+strconv.Itoa(i+1)] = n
+		}
+	}
+	for band, n := range c.AgeBands {
+		agg["a:"+band] = n
+	}
+	for r, n := range c.Routes {
+		agg["r:"+r] = n
+	}
+	return agg, c.Days
 }
 
 // Diff lists every figure in which s differs from c (empty when they agree).

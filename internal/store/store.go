@@ -1,11 +1,19 @@
 // Package store provides the system of record: every vaccination record in
-// MongoDB, keyed by its id so that storing is idempotent.
+// MongoDB, keyed by its id so that storing is idempotent, and a small meta
+// collection (the view's epoch, the last public figures).
+//
+// Only operations that stay cheap at national scale are used on the records
+// collection: InsertMany (the unique _id index finds duplicates), lookups by
+// exact _id, and one natural-order scan for a full rebuild. No count, no
+// range query, no sort: FerretDB v1 answers those by scanning every document
+// (CountDocuments over 1M documents takes about 2 minutes on SQLite).
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,7 +30,10 @@ const Collection = "records"
 type Store struct {
 	client *mongo.Client
 	coll   *mongo.Collection
-	owned  bool
+	meta   *mongo.Collection
+	// OpTimeout bounds each operation (one InsertMany, one lookup, one
+	// getMore of a scan); there is no timeout for a whole scan.
+	opTimeout time.Duration
 }
 
 // doc is the stored form of a record.
@@ -38,12 +49,22 @@ type doc struct {
 	ReceivedAt     time.Time `bson:"received_at"`
 	Route          string    `bson:"route"`
 	StoredAt       time.Time `bson:"stored_at"`
+	// Batch is the sink batch whose InsertMany created the document: the
+	// view counts a record once, in that batch's commit (internal/stats).
+	// Documents stored before batches existed have none.
+	Batch string `bson:"b,omitempty"`
 }
 
-func toDoc(r record.Record, now time.Time) doc {
+func toDoc(r record.Record, batch string, now time.Time) doc {
 	return doc{ID: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: r.Age, Vaccine: r.Vaccine, Dose: r.Dose, VaccinatedAt: r.VaccinatedAt,
-		ReceivedAt: r.ReceivedAt, Route: r.Route, StoredAt: now}
+		ReceivedAt: r.ReceivedAt, Route: r.Route, StoredAt: now, Batch: batch}
+}
+
+// Stored is a record as MongoDB holds it, with the batch that stored it.
+type Stored struct {
+	record.Record
+	Batch string
 }
 
 func (d doc) record() record.Record {
@@ -58,10 +79,11 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 	if database == "" {
 		database = "vacunometro"
 	}
+	// No client-wide timeout: it would bound a whole scan (the cursor's
+	// lifetime). Each operation gets its own deadline (opTimeout) instead.
 	opts := options.Client().ApplyURI(uri).
-		SetMaxPoolSize(16).
-		SetServerSelectionTimeout(10 * time.Second).
-		SetTimeout(30 * time.Second)
+		SetMaxPoolSize(32).
+		SetServerSelectionTimeout(10 * time.Second)
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
@@ -72,8 +94,29 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("store: ping %s: %w", redact(uri), err)
 	}
-	s := &Store{client: client, coll: client.Database(database).Collection(Collection), owned: true}
+	db := client.Database(database)
+	s := &Store{client: client, coll: db.Collection(Collection), meta: db.Collection(MetaCollection), opTimeout: 30 * time.Second}
+	// Create the collection now (not on the first insert), so that the
+	// embedded mode can index it before any record arrives. An existing
+	// collection is not an error.
+	cctx, cancel2 := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel2()
+	if err := db.CreateCollection(cctx, Collection); err != nil && !isNamespaceExists(err) {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("store: create collection: %w", err)
+	}
 	return s, nil
+}
+
+// isNamespaceExists reports MongoDB's "collection already exists" (48).
+func isNamespaceExists(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && (ce.Code == 48 || ce.Name == "NamespaceExists")
+}
+
+// opCtx bounds one operation.
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opTimeout)
 }
 
 // redact drops credentials from a URI for messages.
@@ -86,15 +129,14 @@ func redact(uri string) string {
 }
 
 // Close disconnects.
-func (s *Store) Close(ctx context.Context) error {
-	if !s.owned {
-		return nil
-	}
-	return s.client.Disconnect(ctx)
-}
+func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
 
 // Ping checks the connection (readiness).
-func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx, nil) }
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return s.client.Ping(ctx, nil)
+}
 
 // InsertResult tells which records of a batch MongoDB newly stored and which
 // it already held (by index into the batch).
@@ -102,19 +144,22 @@ type InsertResult struct {
 	Fresh, Duplicate []int
 }
 
-// Insert stores recs in one unordered InsertMany. Duplicate ids are not
-// errors: they are reported in Duplicate. Any other write error fails the
-// whole call (records that went in are harmless: a retry finds them as
-// duplicates).
-func (s *Store) Insert(ctx context.Context, recs []record.Record) (InsertResult, error) {
+// Insert stores recs in one unordered InsertMany, each document marked with
+// batch. Duplicate ids are not errors: they are reported in Duplicate (the
+// document already held keeps its data and its batch). Any other write error
+// fails the whole call; records that went in are found by the view's repair
+// (internal/stats), and a retry finds them as duplicates.
+func (s *Store) Insert(ctx context.Context, batch string, recs []record.Record) (InsertResult, error) {
 	if len(recs) == 0 {
 		return InsertResult{}, nil
 	}
 	now := time.Now().UTC()
 	docs := make([]any, len(recs))
 	for i, r := range recs {
-		docs[i] = toDoc(r, now)
+		docs[i] = toDoc(r, batch, now)
 	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
 	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	res := InsertResult{}
 	if err == nil {
@@ -145,49 +190,107 @@ func (s *Store) Insert(ctx context.Context, recs []record.Record) (InsertResult,
 	return res, nil
 }
 
-// Get returns the stored records with the given ids (missing ids are left out).
-func (s *Store) Get(ctx context.Context, ids []string) ([]record.Record, error) {
-	cur, err := s.coll.Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
-	if err != nil {
-		return nil, fmt.Errorf("store: find %d ids: %w", len(ids), err)
+// Lookup returns the stored form of each id that MongoDB holds (missing
+// ids are left out), with one exact-_id query per id, a few at a time: an
+// exact _id is the one filter every backend answers from its index, where
+// FerretDB v1 answers $in by scanning the collection.
+func (s *Store) Lookup(ctx context.Context, ids []string) ([]Stored, error) {
+	const parallel = 8
+	var (
+		mu   sync.Mutex
+		out  = make([]Stored, 0, len(ids))
+		errs = make(chan error, 1)
+		sem  = make(chan struct{}, parallel)
+		wg   sync.WaitGroup
+	)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			octx, cancel := s.opCtx(ctx)
+			defer cancel()
+			var d doc
+			err := s.coll.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+			case err != nil:
+				select {
+				case errs <- fmt.Errorf("store: lookup %s: %w", id, err):
+				default:
+				}
+			default:
+				mu.Lock()
+				out = append(out, Stored{Record: d.record(), Batch: d.Batch})
+				mu.Unlock()
+			}
+		}()
 	}
-	var docs []doc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("store: read %d ids: %w", len(ids), err)
-	}
-	out := make([]record.Record, len(docs))
-	for i, d := range docs {
-		out[i] = d.record()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
 	}
 	return out, nil
 }
 
-// Count returns the number of stored records.
-func (s *Store) Count(ctx context.Context) (int64, error) {
-	n, err := s.coll.CountDocuments(ctx, bson.M{})
-	if err != nil {
-		return 0, fmt.Errorf("store: count: %w", err)
+// HasRecords reports whether the collection holds any record (one document
+// read, whatever the size).
+func (s *Store) HasRecords(ctx context.Context) (bool, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	err := s.coll.FindOne(ctx, bson.D{}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
 	}
-	return n, nil
+	if err != nil {
+		return false, fmt.Errorf("store: any record: %w", err)
+	}
+	return true, nil
 }
 
 // Scan calls fn with every stored record, batchSize at a time.
 func (s *Store) Scan(ctx context.Context, batchSize int, fn func([]record.Record) error) error {
+	buf := make([]record.Record, 0, batchSize)
+	return s.ScanStored(ctx, batchSize, func(st []Stored) error {
+		buf = buf[:0]
+		for _, r := range st {
+			buf = append(buf, r.Record)
+		}
+		return fn(buf)
+	})
+}
+
+// ScanStored calls fn with every stored record and its batch, batchSize at
+// a time, in the collection's natural order (the only order FerretDB v1
+// reads without sorting the whole collection). Each read from the server
+// (the find, then every getMore) has its own deadline, so a scan of any
+// length completes as long as each step answers.
+func (s *Store) ScanStored(ctx context.Context, batchSize int, fn func([]Stored) error) error {
 	if batchSize <= 0 {
 		batchSize = 1000
 	}
-	cur, err := s.coll.Find(ctx, bson.M{}, options.Find().SetBatchSize(int32(batchSize)))
+	fctx, cancel := s.opCtx(ctx)
+	cur, err := s.coll.Find(fctx, bson.D{}, options.Find().SetBatchSize(int32(batchSize)))
+	cancel()
 	if err != nil {
 		return fmt.Errorf("store: scan: %w", err)
 	}
-	defer cur.Close(ctx)
-	buf := make([]record.Record, 0, batchSize)
-	for cur.Next(ctx) {
+	defer cur.Close(context.WithoutCancel(ctx))
+	buf := make([]Stored, 0, batchSize)
+	for {
+		nctx, cancel := s.opCtx(ctx)
+		ok := cur.Next(nctx)
+		cancel()
+		if !ok {
+			break
+		}
 		var d doc
 		if err := cur.Decode(&d); err != nil {
 			return fmt.Errorf("store: scan: decode: %w", err)
 		}
-		buf = append(buf, d.record())
+		buf = append(buf, Stored{Record: d.record(), Batch: d.Batch})
 		if len(buf) == batchSize {
 			if err := fn(buf); err != nil {
 				return err
@@ -204,10 +307,27 @@ func (s *Store) Scan(ctx context.Context, batchSize int, fn func([]record.Record
 	return nil
 }
 
-// Drop deletes every record (tests and `vacunometro reset` only).
+// Drop deletes every record and the meta documents (tests and resets): the
+// next epoch is new, so every view built from the old records is rebuilt.
 func (s *Store) Drop(ctx context.Context) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
 	if err := s.coll.Drop(ctx); err != nil {
 		return fmt.Errorf("store: drop: %w", err)
 	}
+	if err := s.meta.Drop(ctx); err != nil {
+		return fmt.Errorf("store: drop meta: %w", err)
+	}
 	return nil
+}
+
+// Count returns the number of stored records. FerretDB answers it by
+// reading every document: for tests and tools on small data only, never on
+// a start, repair or periodic path.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	n, err := s.coll.CountDocuments(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
 }
