@@ -291,4 +291,3 @@ func buildRealtime(ctx context.Context, set Settings, log *slog.Logger) (http.Ha
 	mux.Handle("GET /", webHandler(set.WebDir))
 	return mux, p.close, nil
 }
-

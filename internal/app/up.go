@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
-	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -25,6 +24,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/split"
+	"github.com/vacunometro/vacunometro/internal/store"
 )
 
 func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.File) error {

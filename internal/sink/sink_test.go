@@ -92,4 +92,3 @@ func TestReusedIDKeepsTheFirstRecord(t *testing.T) {
 		t.Fatalf("second write with the same id changed the counts: %v", diff)
 	}
 }
-

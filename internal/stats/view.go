@@ -37,8 +37,8 @@ const (
 	keyRollout = "{vac}:rollout" // JSON: the last rollout's state (internal/rollout)
 	keyRateFmt = "{vac}:rate:%d" // records counted in one Unix second
 
-	keyEpoch   = "{vac}:epoch"   // the epoch of the records the view was built from (store.Epoch)
-	keyPending = "{vac}:pending" // hash: batch id -> intent JSON, from before its InsertMany until its commit
+	keyEpoch    = "{vac}:epoch"    // the epoch of the records the view was built from (store.Epoch)
+	keyPending  = "{vac}:pending"  // hash: batch id -> intent JSON, from before its InsertMany until its commit
 	keyOwnerFmt = "{vac}:owner:%s" // a live sink's heartbeat (expires when it dies)
 
 	keyRebuild      = "{vac}:rebuild"       // hash: the running full rebuild's state (started, expected, scanned, ...)
