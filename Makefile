@@ -5,7 +5,7 @@ BIN := bin/vacunometro
 PROTOC_GEN_GO := $(shell $(GO) env GOPATH)/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(shell $(GO) env GOPATH)/bin/protoc-gen-go-grpc
 
-.PHONY: run build test proto proto-tools vet fmt web load bench chaos security
+.PHONY: run build test proto proto-tools vet fmt web load bench bench-scale chaos security
 
 build: $(BIN)
 
@@ -52,6 +52,12 @@ load: build
 BENCH_ARGS ?= -e2e 20s -fresh 15s
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)
+
+# The product at the country's size (never part of `make test`): N records
+# through the real ingest, restart, memory, rebuild, catch-up (bench/README.md).
+SCALE_ARGS ?= -n 5000000
+bench-scale: build
+	$(GO) run ./bench/scale $(SCALE_ARGS)
 
 # The fault tests at length: kill -9 each part, redis-server and the emulator under a steady load.
 chaos: build

@@ -421,9 +421,13 @@ func TestDuplicateDeliveries(t *testing.T) {
 		if len(ids) == 0 {
 			return
 		}
-		held, err := c.Store.Get(ctx, ids)
-		if err != nil || len(held) == 0 {
+		stored, err := c.Store.Lookup(ctx, ids)
+		if err != nil || len(stored) == 0 {
 			return // not stored yet; next round
+		}
+		held := make([]record.Record, len(stored))
+		for i, s := range stored {
+			held[i] = s.Record
 		}
 		// a) the same ids posted again through the ingest.
 		for k := 0; k+3 <= len(held); k += 3 {

@@ -222,19 +222,19 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if s := snapshot(t, up.URL); s.Total != 0 {
-		t.Fatalf("after FLUSHALL total = %d", s.Total)
-	}
+	// The running `up` notices the lost view within a second and rebuilds it
+	// in the background; `vacunometro rebuild` either does the rebuild or
+	// follows the one running to its end.
 	cmd := exec.Command(bin, "rebuild")
 	cmd.Env = svc.Env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("vacunometro rebuild: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "scanned 500") {
+	if !strings.Contains(string(out), "scanned 500") && !strings.Contains(string(out), "view total 500") {
 		t.Errorf("rebuild output does not say what it did:\n%s", out)
 	}
-	after := snapshot(t, up.URL)
+	after := waitTotal(t, up.URL, int64(len(acc)), 30*time.Second)
 	if diff := stats.Tally(acc).Diff(after, true); len(diff) > 0 || after.Total != before.Total {
 		t.Fatalf("rebuilt snapshot differs: %v", diff)
 	}
@@ -244,7 +244,7 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	up2 := start(t, svc.Env, addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
-	again := snapshot(t, up2.URL)
+	again := waitTotal(t, up2.URL, int64(len(acc)), 30*time.Second)
 	if diff := stats.Tally(acc).Diff(again, true); len(diff) > 0 {
 		t.Fatalf("snapshot after restart on a wiped Redis differs: %v", diff)
 	}

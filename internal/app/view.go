@@ -106,7 +106,8 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 	}})
 	var running *stats.RebuildRunningError
 	if errors.As(err, &running) {
-		return fmt.Errorf("%w; try again when it is done", err)
+		fmt.Fprintf(stdout, "%v; following it to its end\n", err)
+		return followRebuild(ctx, p, *every, stdout)
 	}
 	if err != nil {
 		return err
@@ -118,4 +119,29 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 	fmt.Fprintf(stdout, "done in %v: scanned %d records (%.0f/s), %d counted by the scan, %d by live commits meanwhile; view total %d (was %d)\n",
 		res.Took.Round(time.Millisecond), res.Scanned, rate, res.Counted, res.Total-res.Counted, res.Total, before)
 	return nil
+}
+
+// followRebuild prints the progress of a rebuild another process runs, until
+// it ends.
+func followRebuild(ctx context.Context, p *parts, every time.Duration, stdout *os.File) error {
+	for {
+		st, err := p.view.RebuildState(ctx)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			total, err := p.view.Total(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "done: view total %d\n", total)
+			return nil
+		}
+		fmt.Fprintf(stdout, "  %d of about %d records scanned (since %s)\n", st.Scanned, st.Expected, st.StartedAt.Format(time.TimeOnly))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(every, time.Second)):
+		}
+	}
 }
