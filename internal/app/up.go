@@ -201,6 +201,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	mux.Handle("GET /ws", hub)
 	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
 	p.health(mux)
+	p.publicAPI(mux)
 	mux.Handle("GET /", webHandler(*web))
 
 	srv := httpx.NewServer(mux, log, httpx.ServerOptions{})
