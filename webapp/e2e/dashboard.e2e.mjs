@@ -477,18 +477,30 @@ function parseCSV(text) {
   let row = []
   let field = ''
   let quoted = false
+  const endField = () => {
+    row.push(field)
+    field = ''
+  }
   for (let i = 0; i < text.length; i++) {
     const c = text[i]
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++
-      else if (c === '"') quoted = false
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (c === '"') quoted = false
       else field += c
     } else if (c === '"') quoted = true
-    else if (c === ',') row.push(field), (field = '')
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '')
-    else if (c !== '\r') field += c
+    else if (c === ',') endField()
+    else if (c === '\n') {
+      endField()
+      rows.push(row)
+      row = []
+    } else if (c !== '\r') field += c
   }
-  if (field || row.length) row.push(field), rows.push(row)
+  if (field || row.length) {
+    endField()
+    rows.push(row)
+  }
   const [head, ...body] = rows
   return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])))
 }
@@ -616,6 +628,16 @@ test('no serious or critical accessibility violation (axe-core), 1280 and 375 px
       }
     }
   }
+  // the check can fail: a button with no name is a critical violation
+  const planted = await page.evaluate(async () => {
+    const b = document.createElement('button')
+    document.querySelector('main')?.append(b)
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] })
+    b.remove()
+    return r.violations.filter((v) => v.impact === 'critical' || v.impact === 'serious').map((v) => v.id)
+  })
+  assert.ok(planted.includes('button-name'), `axe finds a planted violation: ${planted}`)
   await page.setViewportSize({ width: 1280, height: 900 })
   if ((await page.locator('html').getAttribute('lang')) !== 'es') await page.getByTestId('lang-switch').click()
   assert.deepEqual(found, [], 'serious or critical violations')

@@ -10,8 +10,8 @@ const W = 640
 const H = 220
 const LEFT = 8
 const RIGHT = 8
-const TOP = 16
-const BOTTOM = 24
+const TOP = 4
+const BOTTOM = 2
 const TABLE_DAYS = 366 // the table shows the last year; the downloads have every day
 
 const BAR = OKABE_ITO[0] // blue
@@ -46,25 +46,31 @@ function linePath(values: number[], max: number): string {
     .join('')
 }
 
-function Axis({ lang, first, last, maxLabel }: { lang: Lang; first?: string; last?: string; maxLabel: string }) {
+function Grid() {
   return (
     <>
       <line x1={LEFT} x2={W - RIGHT} y1={H - BOTTOM + 0.5} y2={H - BOTTOM + 0.5} stroke="#767676" />
       <line x1={LEFT} x2={W - RIGHT} y1={TOP + 0.5} y2={TOP + 0.5} stroke="#d0d0d0" strokeDasharray="3 3" />
-      <text x={LEFT} y={TOP - 4} className="bar-label">
-        {maxLabel}
-      </text>
-      {first && (
-        <text x={LEFT} y={H - 6} className="bar-label">
-          {formatDay(lang, first)}
-        </text>
-      )}
-      {last && last !== first && (
-        <text x={W - RIGHT} y={H - 6} textAnchor="end" className="bar-label">
-          {formatDay(lang, last)}
-        </text>
-      )}
     </>
+  )
+}
+
+// The axis labels are HTML, not SVG text, so that they keep their size
+// when the chart shrinks to a phone's width.
+function AxisMax({ label }: { label: string }) {
+  return (
+    <div className="axis-max" aria-hidden="true">
+      {label}
+    </div>
+  )
+}
+
+function AxisDays({ lang, first, last }: { lang: Lang; first?: string; last?: string }) {
+  return (
+    <div className="axis-days" aria-hidden="true">
+      <span>{first ? formatDay(lang, first) : ''}</span>
+      <span>{last && last !== first ? formatDay(lang, last) : ''}</span>
+    </div>
   )
 }
 
@@ -93,14 +99,16 @@ export function DailyChart({ series, place }: { series: Series | null; place: st
         <span className="key" style={{ background: BAR }} aria-hidden="true" /> {t.dosesPerDay}
         <span className="key key-line" style={{ borderColor: AVG }} aria-hidden="true" /> {t.avg7}
       </p>
-      <svg viewBox={`0 0 ${W} ${H}`} className="series-chart" role="img" aria-label={`${title}. ${summary}`}>
-        <Axis lang={lang} first={days[0]?.date} last={lastDay?.date} maxLabel={formatInt(lang, max)} />
+      <AxisMax label={formatInt(lang, max)} />
+      <svg viewBox={`0 0 ${W} ${H}`} className="series-chart" role="img" aria-label={`${title}. ${summary}`} preserveAspectRatio="none">
+        <Grid />
         {days.map((d, i) => {
           const h = (d.total / max) * plotH
           return <rect key={d.date} x={LEFT + i * slot + slot * 0.1} y={TOP + plotH - h} width={Math.max(0.5, slot * 0.8)} height={h} fill={BAR} />
         })}
-        {days.length > 0 && <path d={linePath(avg, max)} fill="none" stroke={AVG} strokeWidth={2.5} data-testid="avg7-line" />}
+        {days.length > 0 && <path d={linePath(avg, max)} fill="none" stroke={AVG} strokeWidth={2.5} vectorEffect="non-scaling-stroke" data-testid="avg7-line" />}
       </svg>
+      <AxisDays lang={lang} first={days[0]?.date} last={lastDay?.date} />
       <p className="chart-summary">{summary}</p>
       <DataTable
         caption={days.length > TABLE_DAYS ? `${title} (${t.lastDays(TABLE_DAYS)})` : title}
@@ -134,15 +142,17 @@ export function CoverageChart({ series, place }: { series: Series | null; place:
         <span className="key key-line" style={{ borderColor: FIRST }} aria-hidden="true" /> {t.metricFirst}
         <span className="key key-line key-dashed" style={{ borderColor: FULL }} aria-hidden="true" /> {t.metricFull}
       </p>
-      <svg viewBox={`0 0 ${W} ${H}`} className="series-chart" role="img" aria-label={`${title}. ${summary}`}>
-        <Axis lang={lang} first={points[0]?.date} last={last?.date} maxLabel={formatPct(lang, max)} />
+      <AxisMax label={formatPct(lang, max)} />
+      <svg viewBox={`0 0 ${W} ${H}`} className="series-chart" role="img" aria-label={`${title}. ${summary}`} preserveAspectRatio="none">
+        <Grid />
         {points.length > 0 && (
           <>
-            <path d={linePath(points.map((p) => p.first), max)} fill="none" stroke={FIRST} strokeWidth={2.5} />
-            <path d={linePath(points.map((p) => p.full), max)} fill="none" stroke={FULL} strokeWidth={2.5} strokeDasharray="6 4" />
+            <path d={linePath(points.map((p) => p.first), max)} fill="none" stroke={FIRST} strokeWidth={2.5} vectorEffect="non-scaling-stroke" />
+            <path d={linePath(points.map((p) => p.full), max)} fill="none" stroke={FULL} strokeWidth={2.5} strokeDasharray="6 4" vectorEffect="non-scaling-stroke" />
           </>
         )}
       </svg>
+      <AxisDays lang={lang} first={points[0]?.date} last={last?.date} />
       <p className="chart-summary">{summary}</p>
       <DataTable
         caption={points.length > TABLE_DAYS ? `${title} (${t.lastDays(TABLE_DAYS)})` : title}
