@@ -84,6 +84,8 @@ func TestContract(t *testing.T) {
 		{method: "POST", path: "/", contentType: "application/x-ndjson", body: one + "\n" + one + "\n", want: 202, validRequest: true},
 		{method: "POST", path: "/", contentType: "application/json", body: one, want: 202, validRequest: true},
 		{method: "POST", path: "/api/records", contentType: "application/json", body: `[` + one + `,{"name":"","location":"Atlantis","age":300,"vaccine_type":"x","n_dose":9}]`, want: 422},
+		{method: "POST", path: "/api/records", contentType: "application/json", body: strings.Replace(one, "2021-03-01T10:00:00-06:00", "2099-01-01", 1), want: 422},
+		{method: "POST", path: "/api/records", contentType: "application/json", body: strings.Replace(one, "2021-03-01T10:00:00-06:00", "1999-05-01", 1), want: 422},
 		{method: "POST", path: "/api/records", contentType: "application/json", body: `{"name":`, want: 400},
 		{method: "POST", path: "/api/records", contentType: "text/plain", body: one, want: 415},
 		{method: "POST", path: "/api/records", contentType: "application/json", body: many.String(), want: 413},
