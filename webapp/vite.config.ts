@@ -9,6 +9,8 @@ const api = process.env.VAC_API ?? 'http://127.0.0.1:8080'
 export default defineConfig({
   plugins: [react()],
   server: {
+    // src/contract.test.ts reads the API contract from ../internal/publicapi.
+    fs: { allow: ['.', '../internal/publicapi'] },
     proxy: {
       '/api': api,
       '/ws': { target: api.replace(/^http/, 'ws'), ws: true },

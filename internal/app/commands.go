@@ -117,6 +117,7 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	p.health(mux)
+	p.publicAPI(mux)
 	return mux, p.close, nil
 }
 
@@ -288,6 +289,7 @@ func buildRealtime(ctx context.Context, set Settings, log *slog.Logger) (http.Ha
 	mux.Handle("GET /api/stats", httpx.Instrument(p.m, "stats", http.HandlerFunc(ing.HandleStats)))
 	mux.Handle("GET /ws", hub)
 	p.health(mux)
+	p.publicAPI(mux)
 	mux.Handle("GET /", webHandler(set.WebDir))
 	return mux, p.close, nil
 }

@@ -208,6 +208,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
 	mux.HandleFunc("GET /api/admin/rebuild", p.rebuildHandler())
 	p.health(mux)
+	p.publicAPI(mux)
 	mux.Handle("GET /", webHandler(*web))
 
 	srv := httpx.NewServer(mux, log, httpx.ServerOptions{})

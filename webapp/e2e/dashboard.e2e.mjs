@@ -466,3 +466,179 @@ test('the language switch turns the page to English and is remembered', async ()
   await page.getByTestId('lang-switch').click()
   assert.match(await page.getByTestId('header-totals').innerText(), /Dosis aplicadas/)
 })
+
+// ---- the department view, the daily series, the downloads, accessibility (issue 13) ----
+
+const AXE = join(webapp, 'node_modules', 'axe-core', 'axe.min.js')
+
+/** parseCSV parses RFC 4180 text (quoted fields, doubled quotes) into rows of strings. */
+function parseCSV(text) {
+  const rows = []
+  let row = []
+  let field = ''
+  let quoted = false
+  const endField = () => {
+    row.push(field)
+    field = ''
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else field += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') endField()
+    else if (c === '\n') {
+      endField()
+      rows.push(row)
+      row = []
+    } else if (c !== '\r') field += c
+  }
+  if (field || row.length) {
+    endField()
+    rows.push(row)
+  }
+  const [head, ...body] = rows
+  return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])))
+}
+
+/** download follows a link of the page as the browser would (same origin, its href) and returns the text. */
+async function download(testId) {
+  const href = await page.getByTestId(testId).getAttribute('href')
+  assert.ok(href, `${testId} has an href`)
+  return page.evaluate(async (u) => {
+    const r = await fetch(u)
+    return { status: r.status, type: r.headers.get('content-type'), text: await r.text() }
+  }, href)
+}
+
+const search = () => new URL(page.url()).search
+
+test('a department has its own view: map, ranking, URL, Escape, back button; downloads add up', { skip: MOCK && 'VAC_BIN is the mock server: no public API' }, async () => {
+  // records on known days (Guatemala time) and one without vaccinated_at
+  const run = Date.now().toString(36)
+  const recs = [
+    { id: `d13-${run}-1`, name: 'Eva Chojolán Tzul', location: 'Quetzaltenango', age: 34, vaccine_type: 'Moderna', n_dose: 1, vaccinated_at: '2021-03-02T05:59:59Z' },
+    { id: `d13-${run}-2`, name: 'Luis Ixcoy Batz', location: 'Xela', age: 45, vaccine_type: 'Moderna', n_dose: 2, vaccinated_at: '2021-03-02T06:00:00Z' },
+    { id: `d13-${run}-3`, name: 'Ana Zapeta Coc', location: 'Quetzaltenango', age: 71, vaccine_type: 'Pfizer', n_dose: 1 },
+  ]
+  const res = await fetch(`${base}/api/records`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(recs) })
+  assert.equal(res.status, 202, 'POST the records')
+  await page.goto(base + '/')
+  await waitAttr('connection-status', 'data-status', (v) => v === 'live', 'live')
+  const s = await stats()
+  await waitAttr('total-doses', 'data-value', (v) => Number(v) >= s.total, 'the records counted')
+  const gt09 = (await stats()).departments.find((d) => d.code === 'GT-09')
+
+  // the ranking opens a department; the URL says which
+  await page.getByTestId('open-GT-09').click()
+  await waitAttr('dept-view', 'data-code', (v) => v === 'GT-09', 'department view from the ranking')
+  assert.equal(search(), '?d=GT-09')
+  assert.match(await page.getByTestId('dept-view').innerText(), /Quetzaltenango/)
+  await waitAttr('dept-figures', 'data-total', (v) => Number(v) === gt09.total, 'the department total')
+  assert.match(await page.getByTestId('daily-chart').innerText(), /Quetzaltenango/, 'the daily chart is the department\'s')
+  // its own breakdown: the vaccines of its records only
+  const vaccines = await page.getByTestId('dept-view').evaluate(() => document.querySelector('main')?.innerText ?? '')
+  assert.match(vaccines, /Moderna/)
+
+  // Escape returns to the country
+  await page.keyboard.press('Escape')
+  await page.getByTestId('dept-view').waitFor({ state: 'detached', timeout: WAIT_MS })
+  assert.equal(search(), '')
+
+  // the map opens one too, and the browser's back button returns
+  await page.getByTestId('dept-GT-17').click()
+  await waitAttr('dept-view', 'data-code', (v) => v === 'GT-17', 'department view from the map')
+  assert.equal(search(), '?d=GT-17')
+  await page.goBack()
+  await page.getByTestId('dept-view').waitFor({ state: 'detached', timeout: WAIT_MS })
+  assert.equal(search(), '')
+  await page.goForward()
+  await waitAttr('dept-view', 'data-code', (v) => v === 'GT-17', 'forward again')
+
+  // a shared link opens the department; the back control stays on the site
+  await page.goto(base + '/?d=GT-09')
+  await waitAttr('dept-view', 'data-code', (v) => v === 'GT-09', 'department view from the URL')
+  await page.getByTestId('dept-back').click()
+  await page.getByTestId('dept-view').waitFor({ state: 'detached', timeout: WAIT_MS })
+  assert.equal(new URL(page.url()).origin + new URL(page.url()).pathname, base + '/')
+
+  // "Descargar datos": the CSVs parse and add up to the snapshot
+  await page.getByTestId('download-link').click()
+  const snap = await stats()
+  const deps = await download('download-departments-csv')
+  assert.equal(deps.status, 200)
+  assert.match(deps.type, /^text\/csv/)
+  const depRows = parseCSV(deps.text)
+  assert.equal(depRows.length, 22)
+  assert.equal(depRows.reduce((n, r) => n + Number(r.total), 0), snap.total, 'departments.csv adds up to the total')
+  for (const d of snap.departments) {
+    const r = depRows.find((x) => x.code === d.code)
+    assert.deepEqual([r.dose_1, r.dose_2, r.dose_3, r.dose_4].map(Number), d.doses, `${d.code} doses`)
+  }
+  const daily = await download('download-daily-csv')
+  assert.equal(daily.status, 200)
+  const dailyRows = parseCSV(daily.text)
+  const dailySum = dailyRows.reduce((n, r) => n + Number(r.count), 0)
+  const series = await (await fetch(`${base}/api/series`)).json()
+  const seriesSum = series.days.reduce((n, d) => n + d.total, 0)
+  assert.equal(dailySum, seriesSum, 'daily.csv adds up to the national series')
+  log(`daily.csv: ${dailyRows.length} rows, ${dailySum} doses; snapshot total ${snap.total}`)
+  if (dailySum > 0) assert.equal(dailySum, snap.total, 'daily.csv adds up to the snapshot total')
+  else log('the view does not write the per-day counts yet: daily.csv is empty')
+  const text = deps.text + daily.text
+  for (const name of ['Chojolán', 'Ixcoy', 'Zapeta', 'Duglas']) assert.ok(!text.includes(name), `no name (${name}) in the downloads`)
+  const dict = await download('download-dictionary')
+  assert.match(dict.text, /2018/)
+  assert.match(dict.text, /America\/Guatemala/)
+
+  // every /api/ answer is JSON, errors included
+  for (const [method, path, code] of [['GET', '/api/nothing', 404], ['POST', '/api/stats', 405]]) {
+    const r = await fetch(base + path, { method })
+    assert.equal(r.status, code, `${method} ${path}`)
+    assert.match(r.headers.get('content-type'), /^application\/json/)
+    assert.ok(typeof (await r.json()).error === 'string')
+  }
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-department.png'), fullPage: true })
+})
+
+test('no serious or critical accessibility violation (axe-core), 1280 and 375 px, Spanish and English', async () => {
+  assert.ok(existsSync(AXE), `no axe-core at ${AXE}: npm ci`)
+  const found = []
+  for (const lang of ['es', 'en']) {
+    for (const width of [1280, 375]) {
+      for (const path of ['/', '/?d=GT-09']) {
+        await page.setViewportSize({ width, height: 900 })
+        await page.goto(base + path)
+        await waitAttr('connection-status', 'data-status', (v) => v === 'live', 'live')
+        if ((await page.locator('html').getAttribute('lang')) !== lang) await page.getByTestId('lang-switch').click()
+        assert.equal(await page.locator('html').getAttribute('lang'), lang)
+        await page.addScriptTag({ path: AXE })
+        const violations = await page.evaluate(async () => {
+          // eslint-disable-next-line no-undef
+          const r = await axe.run(document, { resultTypes: ['violations'] })
+          return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }))
+        })
+        const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        log(`axe ${lang} ${width}px ${path}: ${violations.length} violations, ${bad.length} serious or critical`)
+        for (const v of bad) found.push(`${lang} ${width}px ${path}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`)
+      }
+    }
+  }
+  // the check can fail: a button with no name is a critical violation
+  const planted = await page.evaluate(async () => {
+    const b = document.createElement('button')
+    document.querySelector('main')?.append(b)
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] })
+    b.remove()
+    return r.violations.filter((v) => v.impact === 'critical' || v.impact === 'serious').map((v) => v.id)
+  })
+  assert.ok(planted.includes('button-name'), `axe finds a planted violation: ${planted}`)
+  await page.setViewportSize({ width: 1280, height: 900 })
+  if ((await page.locator('html').getAttribute('lang')) !== 'es') await page.getByTestId('lang-switch').click()
+  assert.deepEqual(found, [], 'serious or critical violations')
+})

@@ -91,3 +91,31 @@ export interface Rollout {
 }
 
 export type Metric = 'first' | 'full'
+
+// GET /api/series (Go: internal/stats/series.go Series). Days are calendar
+// days in America/Guatemala (UTC-6); every day from the first with a record
+// to the last is present, zeros included.
+export interface SeriesDay {
+  date: string // YYYY-MM-DD
+  doses: number[] // given that day, index 0 is dose 1
+  total: number
+  cumulative: number[] // given up to and including that day, by dose
+}
+
+export interface Series {
+  department: string | null // null: the whole country
+  name: string
+  population: number
+  time_zone: string
+  utc_offset: string
+  from: string | null
+  to: string | null
+  days: SeriesDay[]
+}
+
+// GET /api/departments/{code} (Go: stats.DepartmentDetail).
+export interface DepartmentDetail extends DepartmentStats {
+  vaccines: NamedCount[]
+  by_dose: NamedCount[]
+  age_bands: NamedCount[]
+}

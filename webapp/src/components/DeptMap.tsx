@@ -9,6 +9,8 @@ interface Props {
   departments: DepartmentStats[]
   metric: Metric
   onMetric: (m: Metric) => void
+  onOpen?: (code: string) => void // show the department's own view
+  current?: string | null // the department whose view is shown
 }
 
 const EMPTY: DepartmentStats = {
@@ -23,7 +25,7 @@ const EMPTY: DepartmentStats = {
   fully_vaccinated_pct: 0,
 }
 
-export function DeptMap({ departments, metric, onMetric }: Props) {
+export function DeptMap({ departments, metric, onMetric, onOpen, current = null }: Props) {
   const { lang, t } = useI18n()
   const titleId = useId()
   const [hover, setHover] = useState<string | null>(null)
@@ -38,7 +40,8 @@ export function DeptMap({ departments, metric, onMetric }: Props) {
   const onKey = (code: string) => (e: KeyboardEvent) => {
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault()
-      setSelected((s) => (s === code ? null : code))
+      setSelected(code)
+      onOpen?.(code)
     } else if (e.key === 'Escape') {
       setSelected(null)
     }
@@ -83,19 +86,22 @@ export function DeptMap({ departments, metric, onMetric }: Props) {
                 key={s.code}
                 d={s.d}
                 fill={fill}
-                className={s.code === active ? 'dept active' : 'dept'}
+                className={s.code === active || s.code === current ? 'dept active' : 'dept'}
                 data-testid={`dept-${s.code}`}
                 data-value={value}
                 data-fill={fill}
                 data-bucket={scale.bucketOf(value)}
                 tabIndex={0}
                 role="button"
-                aria-pressed={selected === s.code}
+                aria-pressed={current === s.code}
                 aria-label={label}
                 onMouseEnter={() => setHover(s.code)}
                 onMouseLeave={() => setHover(null)}
                 onFocus={() => setSelected(s.code)}
-                onClick={() => setSelected(s.code)}
+                onClick={() => {
+                  setSelected(s.code)
+                  onOpen?.(s.code)
+                }}
                 onKeyDown={onKey(s.code)}
               >
                 <title>{label}</title>

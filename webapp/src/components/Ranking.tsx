@@ -6,7 +6,7 @@ import type { DepartmentStats, Metric } from '../types'
 import { DataTable } from './DataTable'
 import { HBars } from './HBars'
 
-export function Ranking({ departments, metric }: { departments: DepartmentStats[]; metric: Metric }) {
+export function Ranking({ departments, metric, onOpen }: { departments: DepartmentStats[]; metric: Metric; onOpen?: (code: string) => void }) {
   const { lang, t } = useI18n()
   const titleId = useId()
   const rows = useMemo(() => rankDepartments(departments, metric), [departments, metric])
@@ -23,7 +23,14 @@ export function Ranking({ departments, metric }: { departments: DepartmentStats[
           key: r.code,
           label: (
             <>
-              <span className="rank">{r.rank}</span> {r.name}
+              <span className="rank">{r.rank}</span>{' '}
+              {onOpen ? (
+                <button type="button" className="linklike" onClick={() => onOpen(r.code)} data-testid={`open-${r.code}`} aria-label={t.openDept(r.name)}>
+                  {r.name}
+                </button>
+              ) : (
+                r.name
+              )}
             </>
           ),
           value: formatPct(lang, r.value),
