@@ -45,6 +45,8 @@ type Sink struct {
 	b     *batch.Batcher[record.Record]
 	tr    trace.Tracer
 	owner string
+
+	maxBatch int
 }
 
 // New returns a sink writing to st and counting into view.
@@ -58,7 +60,7 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 	if opts.Owner == "" {
 		opts.Owner = stats.NewBatchID()
 	}
-	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner}
+	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner, maxBatch: opts.MaxBatch}
 	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight})
 	return s
 }
@@ -80,6 +82,19 @@ func (s *Sink) Store(ctx context.Context, recs []record.Record) error {
 func (s *Sink) Close() { s.b.Close() }
 
 func (s *Sink) flush(ctx context.Context, recs []record.Record) error {
+	// One submission may hold more than a batch (a route hands over many
+	// entries at once): each part is its own intent, insert and commit, so
+	// that every InsertMany fits its deadline.
+	for len(recs) > s.maxBatch {
+		if err := s.flushOne(ctx, recs[:s.maxBatch]); err != nil {
+			return err
+		}
+		recs = recs[s.maxBatch:]
+	}
+	return s.flushOne(ctx, recs)
+}
+
+func (s *Sink) flushOne(ctx context.Context, recs []record.Record) error {
 	batch := stats.NewBatchID()
 	ids := make([]string, len(recs))
 	for i, r := range recs {

@@ -22,7 +22,7 @@ import (
 // deadline (the insert is over: done, failed or cut off), or, whoever owns
 // it, once it is older than RepairAfter.
 const (
-	InsertDeadline = 5 * time.Second
+	InsertDeadline = 8 * time.Second
 	HeartbeatTTL   = 5 * time.Second
 	RepairAfter    = 30 * time.Second
 )
