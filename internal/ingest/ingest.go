@@ -27,8 +27,13 @@ import (
 	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
-// DefaultMaxBody is the request body limit.
+// DefaultMaxBody is the request body limit (after decompression).
 const DefaultMaxBody = 4 << 20
+
+// DefaultBodyBudget bounds the memory that the bodies of all record
+// requests in flight may hold together: eight full-size bodies, or many
+// small ones. A request over it is answered 503 with Retry-After.
+const DefaultBodyBudget = 8 * DefaultMaxBody
 
 // Config wires a Server.
 type Config struct {
@@ -38,6 +43,7 @@ type Config struct {
 	View           *stats.View // snapshot and configured split for the dashboard; may be nil
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
+	BodyBudget     int64         // bytes of bodies in flight, all requests together; default DefaultBodyBudget
 	Failover       bool          // try the other routes with weight when the chosen one fails
 	DeliverTimeout time.Duration // whole request (default 20s)
 	AttemptTimeout time.Duration // one route, when another could take over (default 4s)
@@ -48,7 +54,8 @@ type Config struct {
 
 // Server handles the ingest's HTTP API.
 type Server struct {
-	cfg Config
+	cfg    Config
+	budget *httpx.BodyBudget
 }
 
 // New returns the ingest server.
@@ -62,8 +69,14 @@ func New(cfg Config) *Server {
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 4 * time.Second
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = DefaultBodyBudget
+	}
+	if cfg.BodyBudget < cfg.MaxBody {
+		cfg.BodyBudget = cfg.MaxBody
+	}
 	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
-	return &Server{cfg: cfg}
+	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget)}
 }
 
 // Accepted is the 202 answer.
@@ -84,7 +97,18 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("PUT /api/split", httpx.Instrument(m, "split", httpx.RequireAdmin(s.cfg.AdminToken, s.cfg.Log, s.handlePutSplit)))
 }
 
+// acceptedTypes are the media types of record bodies. application/json-seq
+// (RFC 7464: each object after an RS byte) is read as NDJSON.
 var acceptedTypes = []string{"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines", "application/json-seq"}
+
+// reserve is what a body may take of the budget: its declared length when
+// it is plain and declared, else the limit.
+func (s *Server) reserve(r *http.Request) int64 {
+	if r.ContentLength > 0 && r.ContentLength < s.cfg.MaxBody && r.Header.Get("Content-Encoding") == "" {
+		return r.ContentLength
+	}
+	return s.cfg.MaxBody
+}
 
 func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -96,11 +120,20 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, span := s.cfg.Tracer.Start(r.Context(), "ingest.records", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	held := s.reserve(r)
+	if !s.budget.Reserve(held) {
+		httpx.RetryAfter(w, time.Second)
+		httpx.WriteError(w, http.StatusServiceUnavailable, "too many request bodies in flight: retry shortly")
+		return
+	}
+	// Held until the answer: the records decoded from the body live as
+	// long as their delivery.
+	defer s.budget.Release(held)
+	body, err := httpx.ReadBody(w, r, s.cfg.MaxBody)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpx.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes: send smaller batches", s.cfg.MaxBody))
+		var be *httpx.BodyError
+		if errors.As(err, &be) {
+			httpx.WriteError(w, be.Code, be.Msg)
 			return
 		}
 		httpx.WriteError(w, http.StatusBadRequest, "could not read the body: "+err.Error())
