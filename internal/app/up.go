@@ -182,9 +182,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	}
 
 	splitter := split.New(weights)
-	if err := p.view.PublishSplit(ctx, weights); err != nil {
-		log.Warn("publish split", "err", err)
-	}
+	shared := startSharedSplit(ctx, workCtx, p, splitter, weights, route.All, log)
 	hub, err := p.newHub()
 	if err != nil {
 		return err
@@ -195,7 +193,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	ingest.New(ingest.Config{
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}},
 		Routes:   routes,
-		Splitter: splitter, View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Splitter: splitter, Shared: shared, View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	mux.Handle("GET /ws", hub)

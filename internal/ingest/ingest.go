@@ -40,6 +40,11 @@ type Config struct {
 	Decoder        *record.Decoder
 	Routes         map[string]route.Route // by name; only these may get weight
 	Splitter       *split.Splitter
+	// Shared, when set, is the split all instances share (in Redis): a PUT
+	// publishes the change with a version before applying it, and is
+	// refused (503) when it cannot. Run Shared.Follow to pick up changes
+	// made on other instances.
+	Shared *split.Shared
 	View           *stats.View // snapshot and configured split for the dashboard; may be nil
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
@@ -252,10 +257,14 @@ func (s *Server) HandleStats(w http.ResponseWriter, r *http.Request) {
 
 type splitBody struct {
 	Weights split.Weights `json:"weights"`
+	// Version counts the changes of the split; with a shared split, every
+	// instance converges on the highest.
+	Version int64 `json:"version,omitempty"`
 }
 
 func (s *Server) handleGetSplit(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: s.cfg.Splitter.Weights()})
+	weights, v := s.cfg.Splitter.Current()
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: v})
 }
 
 func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
@@ -270,14 +279,29 @@ func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := s.cfg.Splitter.Weights()
-	s.cfg.Splitter.Set(weights)
-	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "remote", r.RemoteAddr, "user_agent", r.UserAgent())
-	if s.cfg.View != nil {
-		if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
-			s.cfg.Log.Warn("publish split", "err", err)
+	var version int64
+	if s.cfg.Shared != nil {
+		// One step: the weights and their version are stored together, and
+		// this instance applies the version unless a newer one is here.
+		version, err = s.cfg.Shared.Publish(r.Context(), weights, route.All)
+		if err != nil {
+			s.cfg.Log.Error("publish split", "err", err)
+			httpx.RetryAfter(w, time.Second)
+			httpx.WriteError(w, http.StatusServiceUnavailable, "split not changed: the shared configuration (Redis) did not answer")
+			return
+		}
+		s.cfg.Splitter.SetVersion(weights, version)
+	} else {
+		s.cfg.Splitter.Set(weights)
+		_, version = s.cfg.Splitter.Current()
+		if s.cfg.View != nil {
+			if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
+				s.cfg.Log.Warn("publish split", "err", err)
+			}
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights})
+	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "version", version, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: version})
 }
 
 // routeNames are the routes this ingest can deliver to.

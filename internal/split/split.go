@@ -209,6 +209,7 @@ type Splitter struct {
 	weights []int
 	current []int
 	total   int
+	version int64 // of the weights; see SetVersion
 }
 
 // New returns a splitter with the given weights.
@@ -218,15 +219,45 @@ func New(w Weights) *Splitter {
 	return s
 }
 
-// Set replaces the weights; the next pick uses them.
+// Set replaces the weights; the next pick uses them. It counts as the next
+// version (a splitter that no other instance shares).
 func (s *Splitter) Set(w Weights) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set(w, s.version+1)
+}
+
+// SetVersion replaces the weights with w if v is newer than the version the
+// splitter holds, and reports whether it did: changes published with a
+// version (Shared) converge on the last one whatever order they arrive in.
+func (s *Splitter) SetVersion(w Weights, v int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v <= s.version {
+		return false
+	}
+	s.set(w, v)
+	return true
+}
+
+// Current returns the weights and their version, read together.
+func (s *Splitter) Current() (Weights, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := make(Weights, len(s.names))
+	for i, n := range s.names {
+		w[n] = s.weights[i]
+	}
+	return w, s.version
+}
+
+func (s *Splitter) set(w Weights, v int64) {
 	names := make([]string, 0, len(w))
 	for n := range w {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.version = v
 	s.names = names
 	s.weights = make([]int, len(names))
 	s.current = make([]int, len(names))
@@ -239,12 +270,7 @@ func (s *Splitter) Set(w Weights) {
 
 // Weights returns the current weights.
 func (s *Splitter) Weights() Weights {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := make(Weights, len(s.names))
-	for i, n := range s.names {
-		w[n] = s.weights[i]
-	}
+	w, _ := s.Current()
 	return w
 }
 
