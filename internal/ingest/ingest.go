@@ -37,14 +37,14 @@ const DefaultBodyBudget = 8 * DefaultMaxBody
 
 // Config wires a Server.
 type Config struct {
-	Decoder        *record.Decoder
-	Routes         map[string]route.Route // by name; only these may get weight
-	Splitter       *split.Splitter
+	Decoder  *record.Decoder
+	Routes   map[string]route.Route // by name; only these may get weight
+	Splitter *split.Splitter
 	// Shared, when set, is the split all instances share (in Redis): a PUT
 	// publishes the change with a version before applying it, and is
 	// refused (503) when it cannot. Run Shared.Follow to pick up changes
 	// made on other instances.
-	Shared *split.Shared
+	Shared         *split.Shared
 	View           *stats.View // snapshot and configured split for the dashboard; may be nil
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody

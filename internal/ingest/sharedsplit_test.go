@@ -42,8 +42,8 @@ func TestParallelSplitChangesConverge(t *testing.T) {
 		shared := split.NewShared(rdb, "test.changed", "split")
 		go shared.Follow(ctx, sp, names, 200*time.Millisecond, log)
 		s := New(Config{
-			Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-			Routes:  map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
+			Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
+			Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
 			Splitter: sp, Shared: shared, AdminToken: "tok", Metrics: metrics.New(), Log: log,
 		})
 		mux := http.NewServeMux()
@@ -115,8 +115,8 @@ func TestSplitChangeRefusedWhenItCannotBeShared(t *testing.T) {
 	rdb := rs.Client(t)
 	sp := split.New(split.Weights{route.GRPC: 1, route.Redis: 0})
 	s := New(Config{
-		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-		Routes:  map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
+		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
+		Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
 		Splitter: sp, Shared: split.NewShared(rdb, "test.changed", "split"), AdminToken: "tok",
 		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
