@@ -115,7 +115,7 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 	ingest.New(ingest.Config{
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: maxRecords},
 		Routes:   routes,
-		Splitter: splitter, Shared: shared, View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	p.health(mux)

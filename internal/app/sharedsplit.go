@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
 	"github.com/vacunometro/vacunometro/internal/stats"
@@ -21,4 +22,13 @@ func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Spl
 	}
 	go shared.Follow(follow, splitter, known, 0, log)
 	return shared
+}
+
+// idClaims returns the check for client ids reused with other data, kept in
+// Redis (none without Redis).
+func idClaims(p *parts) ingest.IDClaims {
+	if p.rdb == nil {
+		return nil
+	}
+	return ingest.NewRedisIDClaims(p.rdb, 0)
 }

@@ -193,7 +193,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	ingest.New(ingest.Config{
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}},
 		Routes:   routes,
-		Splitter: splitter, Shared: shared, View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	mux.Handle("GET /ws", hub)

@@ -44,7 +44,10 @@ type Config struct {
 	// publishes the change with a version before applying it, and is
 	// refused (503) when it cannot. Run Shared.Follow to pick up changes
 	// made on other instances.
-	Shared         *split.Shared
+	Shared *split.Shared
+	// IDClaims, when set, answers 409 to a client id reused with other
+	// data (see IDClaims); when it fails, records are delivered unchecked.
+	IDClaims       IDClaims
 	View           *stats.View // snapshot and configured split for the dashboard; may be nil
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
@@ -59,8 +62,9 @@ type Config struct {
 
 // Server handles the ingest's HTTP API.
 type Server struct {
-	cfg    Config
-	budget *httpx.BodyBudget
+	cfg       Config
+	budget    *httpx.BodyBudget
+	claimWarn *httpx.LogLimiter
 }
 
 // New returns the ingest server.
@@ -81,7 +85,7 @@ func New(cfg Config) *Server {
 		cfg.BodyBudget = cfg.MaxBody
 	}
 	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
-	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget)}
+	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget), claimWarn: httpx.NewLogLimiter(10 * time.Second)}
 }
 
 // Accepted is the 202 answer.
@@ -144,9 +148,13 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "could not read the body: "+err.Error())
 		return
 	}
-	recs, err := s.cfg.Decoder.Decode(body)
+	recs, clientIDs, err := s.cfg.Decoder.DecodeClient(body)
 	if err != nil {
 		s.writeDecodeError(w, err)
+		return
+	}
+	release, ok := s.claimIDs(ctx, w, recs, clientIDs)
+	if !ok {
 		return
 	}
 	n := len(recs)
@@ -203,8 +211,58 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	release()
 	w.Header().Set("Retry-After", "1")
 	httpx.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("not accepted, nothing to count: no route took the records (%v); retry with the same ids", lastErr))
+}
+
+// Conflict is the 409 answer: ids accepted before with other data.
+type Conflict struct {
+	Error  string              `json:"error"`
+	Errors []record.FieldError `json:"errors"`
+	IDs    []string            `json:"ids"`
+}
+
+// claimIDs claims the client-supplied ids of recs. It answers 409 and
+// returns false when one was accepted before with other data; otherwise it
+// returns the function that gives the claims up if no route takes the
+// records.
+func (s *Server) claimIDs(ctx context.Context, w http.ResponseWriter, recs []record.Record, clientIDs []int) (func(), bool) {
+	none := func() {}
+	if s.cfg.IDClaims == nil || len(clientIDs) == 0 {
+		return none, true
+	}
+	claims := make([]IDClaim, len(clientIDs))
+	for k, i := range clientIDs {
+		claims[k] = IDClaim{ID: recs[i].ID, Fingerprint: Fingerprint(recs[i])}
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	conflicts, rel, err := s.cfg.IDClaims.Claim(cctx, claims)
+	cancel()
+	if err != nil {
+		if n, ok := s.claimWarn.Allow(); ok {
+			s.cfg.Log.Warn("id claims unavailable: records delivered without the reuse check", "err", err, "times", n)
+		}
+		return none, true
+	}
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AttemptTimeout)
+		defer cancel()
+		rel(rctx)
+	}
+	if len(conflicts) == 0 {
+		return release, true
+	}
+	release()
+	c := Conflict{Error: "id reused with different data: nothing was stored from this request; the record first accepted under each id is kept. Send new records under new ids"}
+	for _, k := range conflicts {
+		i := clientIDs[k]
+		c.IDs = append(c.IDs, recs[i].ID)
+		c.Errors = append(c.Errors, record.FieldError{Index: i, Field: "id", Message: fmt.Sprintf("id %q was accepted before with other data", recs[i].ID)})
+	}
+	s.cfg.Metrics.Records.WithLabelValues("", "conflict").Add(float64(len(recs)))
+	httpx.WriteJSON(w, http.StatusConflict, c)
+	return nil, false
 }
 
 // candidates lists the route to try first, then (with failover) the other

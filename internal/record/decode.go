@@ -189,6 +189,13 @@ func parseObject(raw json.RawMessage, w *wire) error {
 // any error no record is returned. A client id given to two records of one
 // request is an error at both indexes.
 func (d *Decoder) Decode(body []byte) ([]Record, error) {
+	recs, _, err := d.DecodeClient(body)
+	return recs, err
+}
+
+// DecodeClient is Decode that also returns the indexes of the records whose
+// id the client gave (the others got one from d.IDs).
+func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 	max := d.MaxRecords
 	if max <= 0 {
 		max = 1000
@@ -203,12 +210,12 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, &SyntaxError{Index: -1, Msg: "empty body; send a JSON object, an array of objects, or NDJSON"}
+		return nil, nil, &SyntaxError{Index: -1, Msg: "empty body; send a JSON object, an array of objects, or NDJSON"}
 	}
 	var objs []json.RawMessage
 	if body[0] == '[' {
 		if err := json.Unmarshal(body, &objs); err != nil {
-			return nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
+			return nil, nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
 		}
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -219,30 +226,31 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 				break
 			}
 			if err != nil {
-				return nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
+				return nil, nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
 			}
 			objs = append(objs, o)
 			if len(objs) > max {
-				return nil, &TooManyError{Limit: max}
+				return nil, nil, &TooManyError{Limit: max}
 			}
 		}
 	}
 	if len(objs) == 0 {
-		return nil, &SyntaxError{Index: -1, Msg: "no records in the request"}
+		return nil, nil, &SyntaxError{Index: -1, Msg: "no records in the request"}
 	}
 	if len(objs) > max {
-		return nil, &TooManyError{Limit: max}
+		return nil, nil, &TooManyError{Limit: max}
 	}
 	raws := make([]wire, len(objs))
 	for i, o := range objs {
 		if err := parseObject(o, &raws[i]); err != nil {
-			return nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
+			return nil, nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
 		}
 	}
 	t := now().UTC()
 	out := make([]Record, len(raws))
 	var errs BatchError
 	firstWithID := map[string]int{}
+	var clientIDs []int
 	for i := range raws {
 		r, err := d.normalize(&raws[i], t)
 		if err != nil {
@@ -250,6 +258,7 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 			continue
 		}
 		if present(raws[i].ID) {
+			clientIDs = append(clientIDs, i)
 			if j, dup := firstWithID[r.ID]; dup {
 				errs.add(j, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, i)}})
 				errs.add(i, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, j)}})
@@ -260,9 +269,9 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 		out[i] = r
 	}
 	if len(errs.Errors) > 0 {
-		return nil, &errs
+		return nil, nil, &errs
 	}
-	return out, nil
+	return out, clientIDs, nil
 }
 
 const recordSeparator = 0x1e

@@ -390,3 +390,14 @@ func lettersOf(s string) []rune {
 	}
 	return out
 }
+
+func TestDecodeClientNamesClientIDs(t *testing.T) {
+	body := "[" + seedRecord + `,{"id":"c-1","name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}]`
+	recs, idx, err := newDecoder().DecodeClient([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || idx[0] != 1 || recs[1].ID != "c-1" || recs[0].ID == "" {
+		t.Fatalf("client ids at %v (ids %q, %q), want [1]", idx, recs[0].ID, recs[1].ID)
+	}
+}
