@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
@@ -43,7 +44,14 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if err := os.MkdirAll(*data, 0o750); err != nil {
+	// Everything `up` writes (MongoDB's SQLite files, Redis's append-only
+	// files, the admin token) holds personal data or secrets: private to
+	// the user, also in a data directory made by an older version.
+	defer syscall.Umask(syscall.Umask(0o077))
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := embedded.MakePrivate(*data); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if set.AdminToken == "" {
