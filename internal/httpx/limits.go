@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -89,42 +88,98 @@ type BodyError struct {
 
 func (e *BodyError) Error() string { return e.Msg }
 
+// ErrBudget is the BodyError of a body that does not fit the budget now.
+var errBudget = &BodyError{Code: http.StatusServiceUnavailable, Msg: "too many request bodies in flight: retry shortly"}
+
 // ReadBody reads r's body, at most max bytes after decoding: a body sent
 // with Content-Encoding gzip is decompressed, and the decompressed size is
 // capped at max like a plain one (a small bomb cannot inflate past it);
 // any other encoding is refused with 415. The raw body is capped at max
-// too. A *BodyError says what to answer.
-func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+// too. With a budget, the memory the body takes is reserved from it as it
+// grows, and the read fails with 503 when the budget has no room: call
+// release when the body (and what was decoded from it) is no longer held;
+// it is never nil. A *BodyError says what to answer.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64, budget *BodyBudget) (body []byte, release func(), err error) {
+	var reserved int64
+	release = func() {
+		if budget != nil && reserved > 0 {
+			budget.Release(reserved)
+			reserved = 0
+		}
+	}
+	grow := func(to int64) bool {
+		if budget == nil || to <= reserved {
+			return true
+		}
+		if !budget.Reserve(to - reserved) {
+			return false
+		}
+		reserved = to
+		return true
+	}
 	raw := http.MaxBytesReader(w, r.Body, max)
 	var src io.Reader = raw
+	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(raw)
 		if err != nil {
-			return nil, bodyReadError(err, max, "the gzip body is corrupt: ")
+			return nil, release, bodyReadError(err, max, "the gzip body is corrupt: ")
 		}
 		defer zr.Close()
-		src = zr
+		src, gz = zr, true
 	default:
-		return nil, &BodyError{Code: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("unsupported Content-Encoding %q: send the body plain or gzip", enc)}
+		return nil, release, &BodyError{Code: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("unsupported Content-Encoding %q: send the body plain or gzip", enc)}
 	}
-	capacity := max
-	if r.ContentLength > 0 && r.ContentLength < max && src == io.Reader(raw) {
-		capacity = r.ContentLength
+	size := int64(64 << 10)
+	if !gz && r.ContentLength >= 0 && r.ContentLength <= max {
+		size = r.ContentLength + 1 // +1: to see the end without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, capacity+1))
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err != nil {
-		if src != io.Reader(raw) {
-			return nil, bodyReadError(err, max, "the gzip body is corrupt: ")
+	size = min(size, max+1)
+	if !grow(size) {
+		return nil, release, errBudget
+	}
+	buf := make([]byte, 0, size)
+	lim := io.LimitReader(src, max+1)
+	for {
+		if len(buf) == cap(buf) {
+			next := min(int64(cap(buf))*2, max+1)
+			if !grow(int64(cap(buf)) + next) { // the old buffer lives until copied
+				release()
+				return nil, release, errBudget
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+			if budget != nil {
+				budget.Release(reserved - next)
+				reserved = next
+			}
 		}
-		return nil, bodyReadError(err, max, "could not read the body: ")
+		n, err := lim.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			prefix := "could not read the body: "
+			if gz {
+				prefix = "the gzip body is corrupt: "
+			}
+			return nil, release, bodyReadError(err, max, prefix)
+		}
+		if int64(len(buf)) > max {
+			release()
+			return nil, release, &BodyError{Code: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body larger than %d bytes once decompressed: send smaller batches", max)}
+		}
 	}
-	if n > max {
-		return nil, &BodyError{Code: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body larger than %d bytes once decompressed: send smaller batches", max)}
+	if int64(len(buf)) > max {
+		release()
+		return nil, release, &BodyError{Code: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body larger than %d bytes once decompressed: send smaller batches", max)}
 	}
-	return buf.Bytes(), nil
+	return buf, release, nil
 }
 
 func bodyReadError(err error, max int64, prefix string) error {

@@ -52,11 +52,11 @@ func TestSecureStaticListsNoDirectoryAndSetsHeaders(t *testing.T) {
 func TestReadBodyCapsDecompressed(t *testing.T) {
 	// Covered through the ingest (TestBodyEncodings); here the plain cap.
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", 11)))
-	if _, err := ReadBody(httptest.NewRecorder(), req, 10); err == nil {
+	if _, _, err := ReadBody(httptest.NewRecorder(), req, 10, nil); err == nil {
 		t.Fatal("11 bytes read under a 10-byte cap")
 	}
 	req = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", 10)))
-	if b, err := ReadBody(httptest.NewRecorder(), req, 10); err != nil || len(b) != 10 {
+	if b, _, err := ReadBody(httptest.NewRecorder(), req, 10, nil); err != nil || len(b) != 10 {
 		t.Fatalf("10 bytes under a 10-byte cap: %d, %v", len(b), err)
 	}
 }

@@ -110,15 +110,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 // (RFC 7464: each object after an RS byte) is read as NDJSON.
 var acceptedTypes = []string{"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines", "application/json-seq"}
 
-// reserve is what a body may take of the budget: its declared length when
-// it is plain and declared, else the limit.
-func (s *Server) reserve(r *http.Request) int64 {
-	if r.ContentLength > 0 && r.ContentLength < s.cfg.MaxBody && r.Header.Get("Content-Encoding") == "" {
-		return r.ContentLength
-	}
-	return s.cfg.MaxBody
-}
-
 func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -129,19 +120,16 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, span := s.cfg.Tracer.Start(r.Context(), "ingest.records", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	held := s.reserve(r)
-	if !s.budget.Reserve(held) {
-		httpx.RetryAfter(w, time.Second)
-		httpx.WriteError(w, http.StatusServiceUnavailable, "too many request bodies in flight: retry shortly")
-		return
-	}
+	body, release, err := httpx.ReadBody(w, r, s.cfg.MaxBody, s.budget)
 	// Held until the answer: the records decoded from the body live as
 	// long as their delivery.
-	defer s.budget.Release(held)
-	body, err := httpx.ReadBody(w, r, s.cfg.MaxBody)
+	defer release()
 	if err != nil {
 		var be *httpx.BodyError
 		if errors.As(err, &be) {
+			if be.Code == http.StatusServiceUnavailable {
+				httpx.RetryAfter(w, time.Second)
+			}
 			httpx.WriteError(w, be.Code, be.Msg)
 			return
 		}
@@ -153,7 +141,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		s.writeDecodeError(w, err)
 		return
 	}
-	release, ok := s.claimIDs(ctx, w, recs, clientIDs)
+	unclaim, ok := s.claimIDs(ctx, w, recs, clientIDs)
 	if !ok {
 		return
 	}
@@ -211,7 +199,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	release()
+	unclaim()
 	w.Header().Set("Retry-After", "1")
 	httpx.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("not accepted, nothing to count: no route took the records (%v); retry with the same ids", lastErr))
 }
