@@ -119,7 +119,10 @@ func TestBodiesInFlightShareABudget(t *testing.T) {
 		// Chunked (no Content-Length): each reserves the whole limit.
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/records", io.MultiReader(strings.NewReader(rec)))
 		req.ContentLength = -1
-		code, h, _ := do(t, req)
+		code, h, body := do(t, req)
+		if code == http.StatusServiceUnavailable && !strings.Contains(body, "in flight") {
+			t.Errorf("503 for another reason: %s", body)
+		}
 		return code, h
 	}
 	var wg sync.WaitGroup
@@ -137,6 +140,9 @@ func TestBodiesInFlightShareABudget(t *testing.T) {
 		}
 	}
 	code, h := post()
+	if len(br.entered) != 0 {
+		t.Error("the request over the budget reached the route")
+	}
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
 		t.Fatalf("third body over the budget: %d (Retry-After %q), want 503 with Retry-After", code, h.Get("Retry-After"))
 	}
