@@ -88,97 +88,96 @@ type Decoder struct {
 	Now        func() time.Time // defaults to time.Now
 }
 
-// wire is the input record as clients send it (README, "The record"): the
-// raw JSON of each known field, and the problems with the object's keys.
+// wire is the input record as clients send it (README, "The record"), and
+// the problems with the object's keys (keyErrs, from checkKeys).
 type wire struct {
-	ID           json.RawMessage
-	Name         json.RawMessage
-	Location     json.RawMessage
-	Age          json.RawMessage
-	VaccineType  json.RawMessage
-	NDose        json.RawMessage
-	VaccinatedAt json.RawMessage
+	ID           json.RawMessage `json:"id"`
+	Name         json.RawMessage `json:"name"`
+	Location     json.RawMessage `json:"location"`
+	Age          json.RawMessage `json:"age"`
+	VaccineType  json.RawMessage `json:"vaccine_type"`
+	NDose        json.RawMessage `json:"n_dose"`
+	VaccinatedAt json.RawMessage `json:"vaccinated_at"`
 	keyErrs      FieldErrors
 }
 
-// field returns where the value of the known key k goes, or nil.
-func (w *wire) field(k string) *json.RawMessage {
-	switch k {
-	case "id":
-		return &w.ID
-	case "name":
-		return &w.Name
-	case "location":
-		return &w.Location
-	case "age":
-		return &w.Age
-	case "vaccine_type":
-		return &w.VaccineType
-	case "n_dose":
-		return &w.NDose
-	case "vaccinated_at":
-		return &w.VaccinatedAt
+var knownKeys = [...]string{"id", "name", "location", "age", "vaccine_type", "n_dose", "vaccinated_at"}
+
+// checkKeys finds, in a body encoding/json has already read into raws, the
+// keys it would have taken wrongly: a known key given twice in one record
+// (encoding/json keeps the last) or in another letter case ("AGE", which
+// encoding/json matches case-insensitively). Each becomes an error of that
+// field in raws[i].keyErrs. Other keys are ignored, as before. One pass
+// over the bytes, no allocation for a clean body. inArray tells whether
+// the records are the elements of a top-level array.
+func checkKeys(body []byte, inArray bool, raws []wire) {
+	recDepth := 1 // depth inside a record's object
+	if inArray {
+		recDepth = 2
 	}
-	return nil
+	depth, rec := 0, -1
+	expectKey := false
+	var seen uint32
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			j, escaped := i+1, false
+			for j < len(body) && body[j] != '"' {
+				if body[j] == '\\' {
+					escaped = true
+					j++
+				}
+				j++
+			}
+			if expectKey && depth == recDepth && rec >= 0 && rec < len(raws) {
+				seen = checkKey(body[i+1:min(j, len(body))], escaped, &raws[rec], seen)
+			}
+			expectKey = false
+			i = j
+		case '{':
+			depth++
+			if depth == recDepth {
+				rec++
+				seen = 0
+				expectKey = true
+			}
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == recDepth
+		}
+	}
 }
 
-var knownKeys = []string{"id", "name", "location", "age", "vaccine_type", "n_dose", "vaccinated_at"}
+var knownKeyBytes = func() (b [len(knownKeys)][]byte) {
+	for i, k := range knownKeys {
+		b[i] = []byte(k)
+	}
+	return b
+}()
 
-// parseObject reads one JSON object into w. Keys match exactly: a known key
-// given twice, or in another letter case ("AGE"), is an error of that field
-// (encoding/json would take the last, or match case-insensitively). Other
-// keys are ignored, as before.
-func parseObject(raw json.RawMessage, w *wire) error {
-	if len(raw) == 0 || raw[0] != '{' {
-		kind := "a value"
-		if len(raw) > 0 {
-			switch raw[0] {
-			case '[':
-				kind = "array"
-			case '"':
-				kind = "string"
-			case 't', 'f':
-				kind = "bool"
-			case 'n':
-				kind = "null"
-			default:
-				kind = "number"
+func checkKey(raw []byte, escaped bool, w *wire, seen uint32) uint32 {
+	if escaped {
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s) != nil {
+			return seen
+		}
+		raw = []byte(s)
+	}
+	for k, known := range knownKeys {
+		switch {
+		case string(raw) == known:
+			if seen&(1<<k) != 0 {
+				w.keyErrs = append(w.keyErrs, FieldError{Field: known, Message: "given more than once"})
 			}
+			seen |= 1 << k
+		case bytes.EqualFold(raw, knownKeyBytes[k]):
+			w.keyErrs = append(w.keyErrs, FieldError{Field: known, Message: fmt.Sprintf("key %q: field names are lower case (%q)", truncate(string(raw), 40), known)})
 		}
-		return fmt.Errorf("expected an object, got %s", kind)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return err
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		dst := w.field(k)
-		if dst == nil {
-			for _, known := range knownKeys {
-				if strings.EqualFold(k, known) {
-					w.keyErrs = append(w.keyErrs, FieldError{Field: known, Message: fmt.Sprintf("key %q: field names are lower case (%q)", truncate(k, 40), known)})
-				}
-			}
-			continue
-		}
-		if seen[k] {
-			w.keyErrs = append(w.keyErrs, FieldError{Field: k, Message: "given more than once"})
-			continue
-		}
-		seen[k] = true
-		*dst = v
-	}
-	return nil
+	return seen
 }
 
 // Decode reads one JSON object, a JSON array of objects, or NDJSON (one
@@ -212,40 +211,36 @@ func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 	if len(body) == 0 {
 		return nil, nil, &SyntaxError{Index: -1, Msg: "empty body; send a JSON object, an array of objects, or NDJSON"}
 	}
-	var objs []json.RawMessage
-	if body[0] == '[' {
-		if err := json.Unmarshal(body, &objs); err != nil {
+	var raws []wire
+	inArray := body[0] == '['
+	if inArray {
+		if err := json.Unmarshal(body, &raws); err != nil {
 			return nil, nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
 		}
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		for i := 0; ; i++ {
-			var o json.RawMessage
-			err := dec.Decode(&o)
+			var w wire
+			err := dec.Decode(&w)
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				return nil, nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
 			}
-			objs = append(objs, o)
-			if len(objs) > max {
+			raws = append(raws, w)
+			if len(raws) > max {
 				return nil, nil, &TooManyError{Limit: max}
 			}
 		}
 	}
-	if len(objs) == 0 {
+	if len(raws) == 0 {
 		return nil, nil, &SyntaxError{Index: -1, Msg: "no records in the request"}
 	}
-	if len(objs) > max {
+	if len(raws) > max {
 		return nil, nil, &TooManyError{Limit: max}
 	}
-	raws := make([]wire, len(objs))
-	for i, o := range objs {
-		if err := parseObject(o, &raws[i]); err != nil {
-			return nil, nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
-		}
-	}
+	checkKeys(body, inArray, raws)
 	t := now().UTC()
 	out := make([]Record, len(raws))
 	var errs BatchError

@@ -401,3 +401,28 @@ func TestDecodeClientNamesClientIDs(t *testing.T) {
 		t.Fatalf("client ids at %v (ids %q, %q), want [1]", idx, recs[0].ID, recs[1].ID)
 	}
 }
+
+func TestKeyChecksSeeOnlyTheRecordsOwnKeys(t *testing.T) {
+	d := newDecoder()
+	ok := []string{
+		// Nested objects and arrays under other keys may repeat names.
+		`{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1,"extra":{"age":1,"AGE":2},"list":[{"age":3},{"age":4}]}`,
+		`[{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1,"x":"\"age\":"},{"name":"Eva","location":"Petén","age":31,"vaccine_type":"Moderna","n_dose":1}]`,
+	}
+	for _, body := range ok {
+		if _, err := d.Decode([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	// An escaped key is the key it spells.
+	_, err := d.Decode([]byte(`{"name":"Ana","location":"Petén","age":30,"\u0061ge":31,"vaccine_type":"Moderna","n_dose":1}`))
+	var be *BatchError
+	if !errors.As(err, &be) || be.Errors[0].Field != "age" {
+		t.Fatalf("escaped duplicate key: %v", err)
+	}
+	// The second record's duplicate is named at index 1.
+	_, err = d.Decode([]byte(`[{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1},{"name":"Eva","name":"Eve","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}]`))
+	if !errors.As(err, &be) || be.Errors[0].Field != "name" || be.Errors[0].Index != 1 {
+		t.Fatalf("duplicate in the second record: %v", err)
+	}
+}
