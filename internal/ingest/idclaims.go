@@ -70,7 +70,7 @@ const DefaultIDClaimTTL = 24 * time.Hour
 
 // RedisIDClaims keeps one key per client-supplied id, "vac:rid:<id>",
 // holding the record's fingerprint (22 characters) and expiring after TTL;
-// memory is bounded by the client ids accepted within one TTL (about 120
+// memory is bounded by the client ids accepted within one TTL (about 200
 // bytes each). A claim is one SET NX GET per id (atomic per id, no
 // cross-slot script, so Redis Cluster serves it too), pipelined.
 type RedisIDClaims struct {
