@@ -149,6 +149,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(attribute.Int("records", n))
 	first := s.cfg.Splitter.NextN(n)
 	if first == "" {
+		unclaim()
 		httpx.WriteError(w, http.StatusServiceUnavailable, "no route has weight: PUT /api/split")
 		return
 	}
