@@ -109,7 +109,7 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 	if p.rdb != nil {
 		followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
 		p.onClose(stopFollow)
-		shared = startSharedSplit(ctx, followCtx, p, splitter, weights, names, log)
+		shared = startSharedSplit(ctx, followCtx, p, splitter, weights, names, true, log)
 	}
 	mux := http.NewServeMux()
 	ingest.New(ingest.Config{

@@ -10,11 +10,28 @@ import (
 	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
-// startSharedSplit publishes the configured weights as the next version of
-// the split all instances share (in Redis, where the dashboard reads it),
-// and keeps splitter in step with changes made elsewhere until follow ends.
-func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Splitter, weights split.Weights, known []string, log *slog.Logger) *split.Shared {
+// startSharedSplit joins the split all instances share (in Redis, where the
+// dashboard reads it) and keeps splitter in step with changes made
+// elsewhere until follow ends. With adopt (an instance of a fleet: the
+// ingest tier), a split already shared wins over the configured weights,
+// so that an instance started by autoscaling does not undo a change made
+// at run time; the configured weights are published only when none is
+// shared yet. Without adopt (`up`, one process), the configured weights
+// are published as the next version.
+func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Splitter, weights split.Weights, known []string, adopt bool, log *slog.Logger) *split.Shared {
 	shared := split.NewShared(p.rdb, stats.ChangedChannel, "split")
+	if adopt {
+		ok, err := shared.Adopt(ctx, splitter, known)
+		if err != nil {
+			log.Warn("read the shared split; publishing the configured one", "err", err)
+		}
+		if ok {
+			w, v := splitter.Current()
+			log.Info("split: the shared one applies", "split", w.String(), "version", v, "configured", weights.String())
+			go shared.Follow(follow, splitter, known, 0, log)
+			return shared
+		}
+	}
 	if v, err := shared.Publish(ctx, weights, route.All); err != nil {
 		log.Warn("publish split", "err", err)
 	} else {

@@ -190,7 +190,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	}
 
 	splitter := split.New(weights)
-	shared := startSharedSplit(ctx, workCtx, p, splitter, weights, route.All, log)
+	shared := startSharedSplit(ctx, workCtx, p, splitter, weights, route.All, false, log)
 	hub, err := p.newHub()
 	if err != nil {
 		return err

@@ -123,6 +123,24 @@ func (s *Shared) Sync(ctx context.Context, sp *Splitter, known []string) (bool, 
 	return sp.SetVersion(mine, v), nil
 }
 
+// Adopt sets sp, not in use yet, to the stored split (only the routes in
+// known) and its version, and reports whether one is stored.
+func (s *Shared) Adopt(ctx context.Context, sp *Splitter, known []string) (bool, error) {
+	w, v, err := s.Load(ctx)
+	if err != nil || v == 0 {
+		return false, err
+	}
+	mine := Weights{}
+	for _, n := range known {
+		mine[n] = w[n]
+	}
+	if mine.Total() == 0 {
+		return false, fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, w, known)
+	}
+	sp.Init(mine, v)
+	return true, nil
+}
+
 // Follow keeps sp in step with the shared split until ctx ends: at once,
 // on every announcement on the channel, and every interval (default
 // DefaultFollowEvery) in case an announcement was missed.

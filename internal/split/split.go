@@ -240,6 +240,14 @@ func (s *Splitter) SetVersion(w Weights, v int64) bool {
 	return true
 }
 
+// Init replaces the weights and the version whatever the version held: for
+// a splitter not in use yet, that joins a shared split (Shared.Adopt).
+func (s *Splitter) Init(w Weights, v int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set(w, v)
+}
+
 // Current returns the weights and their version, read together.
 func (s *Splitter) Current() (Weights, int64) {
 	s.mu.Lock()

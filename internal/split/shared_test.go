@@ -1,0 +1,42 @@
+package split
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
+)
+
+// An instance that starts (autoscaling) joins the split changed at run time
+// instead of undoing it; the first instance publishes its own.
+func TestAdoptTheSharedSplit(t *testing.T) {
+	rdb := testenv.StartRedis(t, false).Client(t)
+	ctx := context.Background()
+	known := []string{"grpc", "redis"}
+	sh := NewShared(rdb, "test.changed", "split")
+	first := New(Weights{"grpc": 50, "redis": 50})
+	if ok, err := sh.Adopt(ctx, first, known); ok || err != nil {
+		t.Fatalf("nothing shared yet: adopted %v, %v", ok, err)
+	}
+	v, err := sh.Publish(ctx, Weights{"grpc": 10, "redis": 90}, known)
+	if err != nil || v != 1 {
+		t.Fatalf("publish: version %d, %v", v, err)
+	}
+	next := New(Weights{"grpc": 50, "redis": 50})
+	if ok, err := sh.Adopt(ctx, next, known); !ok || err != nil {
+		t.Fatalf("adopt: %v, %v", ok, err)
+	}
+	if w, got := next.Current(); w["grpc"] != 10 || w["redis"] != 90 || got != 1 {
+		t.Fatalf("adopted %v version %d, want grpc=10 redis=90 version 1", w, got)
+	}
+	// A later change reaches it through Sync.
+	if _, err := sh.Publish(ctx, Weights{"grpc": 70, "redis": 30}, known); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := sh.Sync(ctx, next, known); !changed || err != nil {
+		t.Fatalf("sync: %v, %v", changed, err)
+	}
+	if w, _ := next.Current(); w["grpc"] != 70 {
+		t.Fatalf("after sync %v", w)
+	}
+}
