@@ -10,8 +10,9 @@ import (
 	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
-// startSharedSplit joins the split all instances share (in Redis, where the
-// dashboard reads it) and keeps splitter in step with changes made
+// startSharedSplit joins the split that the instances configured with the
+// same weights share (in Redis; the dashboard shows the last change made)
+// and keeps splitter in step with changes made
 // elsewhere until follow ends. With adopt (an instance of a fleet: the
 // ingest tier), a split already shared wins over the configured weights,
 // so that an instance started by autoscaling does not undo a change made
@@ -19,7 +20,8 @@ import (
 // shared yet. Without adopt (`up`, one process), the configured weights
 // are published as the next version.
 func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Splitter, weights split.Weights, known []string, adopt bool, log *slog.Logger) *split.Shared {
-	shared := split.NewShared(p.rdb, stats.ChangedChannel, "split")
+	// The group: instances configured alike share a split.
+	shared := split.NewShared(p.rdb, stats.ChangedChannel, "split", weights.String())
 	if adopt {
 		ok, err := shared.Adopt(ctx, splitter, known)
 		if err != nil {

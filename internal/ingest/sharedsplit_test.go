@@ -39,7 +39,7 @@ func TestParallelSplitChangesConverge(t *testing.T) {
 	var insts []instance
 	for range 2 {
 		sp := split.New(split.Weights{route.GRPC: 50, route.Redis: 50})
-		shared := split.NewShared(rdb, "test.changed", "split")
+		shared := split.NewShared(rdb, "test.changed", "split", "g1")
 		go shared.Follow(ctx, sp, names, 200*time.Millisecond, log)
 		s := New(Config{
 			Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
@@ -117,7 +117,7 @@ func TestSplitChangeRefusedWhenItCannotBeShared(t *testing.T) {
 	s := New(Config{
 		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
-		Splitter: sp, Shared: split.NewShared(rdb, "test.changed", "split"), AdminToken: "tok",
+		Splitter: sp, Shared: split.NewShared(rdb, "test.changed", "split", "g1"), AdminToken: "tok",
 		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	mux := http.NewServeMux()

@@ -11,24 +11,34 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// SharedKey is the Redis hash that holds the configured split of every
-// instance: one field per route (its weight) and "version". The dashboard's
-// view (internal/stats) reads the same hash for the configured split.
+// SharedKey is the Redis hash the dashboard's view (internal/stats) reads
+// for the configured split: one field per route (its weight), and the
+// "version" and "group" of the change that wrote it, the last one made.
 const SharedKey = "{vac}:split"
+
+// groupKeyPrefix + group is the hash of one group's split: route weights
+// and "version". Instances configured alike (the same SPLIT: the instances
+// of one Cloud Run revision, or of one deployment) form a group and share
+// one split; instances configured otherwise (a revision that serves one
+// route only) keep theirs.
+const groupKeyPrefix = "{vac}:split:g:"
 
 // DefaultFollowEvery is how often Follow reads the shared split besides the
 // announcements (a missed announcement costs at most this long).
 const DefaultFollowEvery = 2 * time.Second
 
-// publishLua replaces the split and increments its version in one step, and
-// announces it; it returns the new version. ARGV: channel, payload, then
-// name, weight pairs.
+// publishLua replaces the group's split (KEYS[1]) and increments its
+// version in one step, writes the same to the dashboard's hash (KEYS[2]),
+// and announces it; it returns the new version. ARGV: channel, payload,
+// group, then name, weight pairs.
 const publishLua = `
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'version', v)
-for i = 3, #ARGV, 2 do
+redis.call('HSET', KEYS[2], 'version', v, 'group', ARGV[3])
+for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i+1])
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return v
@@ -41,15 +51,18 @@ return v
 // everywhere: the one with the highest version.
 type Shared struct {
 	rdb     redis.UniversalClient
+	key     string // the group's hash
 	channel string
 	payload string
+	group   string
 	script  *redis.Script
 }
 
-// NewShared returns the shared split in rdb; each change is announced on
-// channel with payload (the dashboard's "changed" channel, "split").
-func NewShared(rdb redis.UniversalClient, channel, payload string) *Shared {
-	return &Shared{rdb: rdb, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
+// NewShared returns the split of group shared in rdb; each change is
+// announced on channel with payload (the dashboard's "changed" channel,
+// "split"). Use the configured weights (Weights.String) as the group.
+func NewShared(rdb redis.UniversalClient, channel, payload, group string) *Shared {
+	return &Shared{rdb: rdb, key: groupKeyPrefix + group, group: group, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
 }
 
 // Publish stores w as the next version and announces it. names are every
@@ -67,11 +80,11 @@ func (s *Shared) Publish(ctx context.Context, w Weights, names []string) (int64,
 		keys = append(keys, n)
 	}
 	sort.Strings(keys)
-	args := []any{s.channel, s.payload}
+	args := []any{s.channel, s.payload, s.group}
 	for _, n := range keys {
 		args = append(args, n, all[n])
 	}
-	v, err := s.script.Run(ctx, s.rdb, []string{SharedKey}, args...).Int64()
+	v, err := s.script.Run(ctx, s.rdb, []string{s.key, SharedKey}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("split: publish: %w", err)
 	}
@@ -81,7 +94,7 @@ func (s *Shared) Publish(ctx context.Context, w Weights, names []string) (int64,
 // Load returns the stored split and its version (0 and nil weights when
 // none is stored).
 func (s *Shared) Load(ctx context.Context) (Weights, int64, error) {
-	m, err := s.rdb.HGetAll(ctx, SharedKey).Result()
+	m, err := s.rdb.HGetAll(ctx, s.key).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("split: load: %w", err)
 	}
@@ -91,7 +104,7 @@ func (s *Shared) Load(ctx context.Context) (Weights, int64, error) {
 	}
 	w := Weights{}
 	for k, val := range m {
-		if k == "version" {
+		if k == "version" || k == "group" {
 			continue
 		}
 		n, err := strconv.Atoi(val)

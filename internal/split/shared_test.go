@@ -13,7 +13,7 @@ func TestAdoptTheSharedSplit(t *testing.T) {
 	rdb := testenv.StartRedis(t, false).Client(t)
 	ctx := context.Background()
 	known := []string{"grpc", "redis"}
-	sh := NewShared(rdb, "test.changed", "split")
+	sh := NewShared(rdb, "test.changed", "split", "g1")
 	first := New(Weights{"grpc": 50, "redis": 50})
 	if ok, err := sh.Adopt(ctx, first, known); ok || err != nil {
 		t.Fatalf("nothing shared yet: adopted %v, %v", ok, err)
@@ -38,5 +38,30 @@ func TestAdoptTheSharedSplit(t *testing.T) {
 	}
 	if w, _ := next.Current(); w["grpc"] != 70 {
 		t.Fatalf("after sync %v", w)
+	}
+}
+
+// Instances configured otherwise (a revision serving one route) keep their
+// split; the dashboard's hash shows the last change made anywhere.
+func TestGroupsKeepTheirOwnSplit(t *testing.T) {
+	rdb := testenv.StartRedis(t, false).Client(t)
+	ctx := context.Background()
+	known := []string{"grpc", "redis"}
+	a, b := NewShared(rdb, "c", "split", "grpc=50,redis=50"), NewShared(rdb, "c", "split", "redis=100")
+	if _, err := a.Publish(ctx, Weights{"grpc": 10, "redis": 90}, known); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, Weights{"grpc": 0, "redis": 100}, known); err != nil {
+		t.Fatal(err)
+	}
+	sp := New(Weights{"grpc": 50, "redis": 50})
+	if ok, err := a.Adopt(ctx, sp, known); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if w, _ := sp.Current(); w["grpc"] != 10 {
+		t.Fatalf("group a holds %v, want grpc=10 (group b's change leaked in)", w)
+	}
+	if h := rdb.HGetAll(ctx, SharedKey).Val(); h["redis"] != "100" || h["group"] != "redis=100" {
+		t.Fatalf("dashboard hash %v, want the last change (redis=100)", h)
 	}
 }
