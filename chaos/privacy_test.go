@@ -6,23 +6,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // Personal data: names are masked in everything public. A load goes through
 // `up` (every route, valid and invalid records) at the most verbose log
 // level, while a WebSocket client records every frame; then no full name
 // that was posted appears in /api/stats, in a WebSocket frame, or in the
-// process's logs. The masked forms do appear, so the check looks at the
-// right places.
+// process's logs, nor in the Redis files of the data directory once `up`
+// stopped (the redis route's stream entries, whole records, must not linger
+// in the append-only file after they were handed over), and everything in
+// the data directory is private to the user. The masked forms do appear,
+// so the check looks at the right places.
 func TestNoFullNameInPublicOutput(t *testing.T) {
-	up := startUp(t, randomToken(), "LOG_LEVEL=debug")
+	data := t.TempDir()
+	addr := testenv.FreeAddr(t)
+	env := testenv.CleanEnv("ADMIN_TOKEN="+randomToken(), "LOG_LEVEL=debug")
+	up := startProc(t, "up", env, addr, "up", "--addr", addr, "--data", data, "--web", t.TempDir())
 	ws := "ws" + strings.TrimPrefix(up.URL, "http") + "/ws"
 	conn, _, err := websocket.DefaultDialer.Dial(ws, nil)
 	if err != nil {
@@ -107,6 +118,38 @@ func TestNoFullNameInPublicOutput(t *testing.T) {
 		names = append(names, fullName(2000+i))
 	}
 	places := map[string][]byte{"/api/stats": stats, "the logs": []byte(logs)}
+	redisFiles := 0
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %v: the data directory must be private to the user", path, fi.Mode().Perm())
+		}
+		rel, _ := filepath.Rel(data, path)
+		if d.IsDir() || !strings.HasPrefix(rel, "redis"+string(filepath.Separator)) {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("{vac}:agg")) {
+			redisFiles++ // the view is there: these are the files to search
+		}
+		places["the Redis file "+rel] = b
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if redisFiles == 0 {
+		t.Errorf("no Redis file under %s holds the view: the search would look in the wrong place", data)
+	}
 	mu.Lock()
 	for i, f := range frames {
 		places[fmt.Sprintf("WebSocket frame %d", i)] = f

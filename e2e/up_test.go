@@ -289,6 +289,18 @@ func TestBadInput(t *testing.T) {
 		{"one bad among good", "[" + good + "," + good + `,{"name":"Ana","location":"Petén","age":300,"vaccine_type":"Moderna","n_dose":1},` + good + "]", "", nil, 422, "age", 2},
 		{"bad NDJSON line", good + "\n" + `{"name":"Ana","location":"Nowhere","age":3,"vaccine_type":"Moderna","n_dose":1}` + "\n", "application/x-ndjson", nil, 422, "location", 1},
 		{"too many records", "[" + strings.Repeat(good+",", 1000) + good + "]", "", nil, 413, "", 0},
+		// Issue 16: each of these was accepted.
+		{"n_dose 1.0000000000000001", withField(good, `"n_dose":1.0000000000000001`), "", nil, 422, "n_dose", 0},
+		{"duplicate key", withField(good, `"age":31`), "", nil, 422, "age", 0},
+		{"key in upper case", `{"name":"Ana","location":"Petén","AGE":30,"vaccine_type":"Moderna","n_dose":1}`, "", nil, 422, "age", 0},
+		{"invalid UTF-8", "", "", []byte("{\"name\":\"Ana \xff Lopez\",\"location\":\"Petén\",\"age\":30,\"vaccine_type\":\"Moderna\",\"n_dose\":1}"), 422, "name", 0},
+		{"name of invisible characters", `{"name":"\u200b\u2060\u200b","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}`, "", nil, 422, "name", 0},
+		{"name of control characters", `{"name":"\u0001\u0002","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}`, "", nil, 422, "name", 0},
+		{"name with an RTL override", `{"name":"Ana \u202eacnaL","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}`, "", nil, 422, "name", 0},
+		{"vaccinated_at two hours ahead", withField(good, `"vaccinated_at":"`+time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339)+`"`), "", nil, 422, "vaccinated_at", 0},
+		{"vaccinated_at with +24:00", withField(good, `"vaccinated_at":"2021-08-01T10:00:00+24:00"`), "", nil, 422, "vaccinated_at", 0},
+		{"one id twice (first)", "[" + withField(good, `"id":"twice"`) + "," + withField(good, `"id":"twice"`) + "]", "", nil, 422, "id", 0},
+		{"one id twice (second)", "[" + withField(good, `"id":"twice"`) + "," + withField(good, `"id":"twice"`) + "]", "", nil, 422, "id", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,4 +392,10 @@ func TestPartsAsSeparateProcesses(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// withField adds a member to the JSON object obj (after the others: a key
+// obj holds already is then given twice).
+func withField(obj, member string) string {
+	return strings.TrimSuffix(obj, "}") + "," + member + "}"
 }

@@ -104,16 +104,18 @@ func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords
 	if err != nil {
 		return fail(usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", ")))
 	}
-	if p.view != nil {
-		if err := p.view.PublishSplit(ctx, weights); err != nil {
-			log.Warn("publish split", "err", err)
-		}
+	splitter := split.New(weights)
+	var shared *split.Shared
+	if p.rdb != nil {
+		followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+		p.onClose(stopFollow)
+		shared = startSharedSplit(ctx, followCtx, p, splitter, weights, names, true, log)
 	}
 	mux := http.NewServeMux()
 	ingest.New(ingest.Config{
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: maxRecords},
 		Routes:   routes,
-		Splitter: split.New(weights), View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	p.health(mux)

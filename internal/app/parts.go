@@ -228,7 +228,8 @@ func (p *parts) health(mux *http.ServeMux) {
 func webHandler(dir string) http.Handler {
 	index := filepath.Join(dir, "index.html")
 	files := http.FileServer(http.Dir(dir))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Security headers on every answer, and no directory listings.
+	return httpx.SecureStatic(dir, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := os.Stat(index); err != nil {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>vacunometro</title>
@@ -247,5 +248,5 @@ func webHandler(dir string) http.Handler {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		}
 		files.ServeHTTP(w, r)
-	})
+	}))
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
@@ -44,7 +45,14 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if err := os.MkdirAll(*data, 0o750); err != nil {
+	// Everything `up` writes (MongoDB's SQLite files, Redis's append-only
+	// files, the admin token) holds personal data or secrets: private to
+	// the user, also in a data directory made by an older version.
+	defer syscall.Umask(syscall.Umask(0o077))
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := embedded.MakePrivate(*data); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if set.AdminToken == "" {
@@ -188,9 +196,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	}
 
 	splitter := split.New(weights)
-	if err := p.view.PublishSplit(ctx, weights); err != nil {
-		log.Warn("publish split", "err", err)
-	}
+	shared := startSharedSplit(ctx, workCtx, p, splitter, weights, route.All, false, log)
 	hub, err := p.newHub()
 	if err != nil {
 		return err
@@ -201,7 +207,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	ingest.New(ingest.Config{
 		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}},
 		Routes:   routes,
-		Splitter: splitter, View: p.view, AdminToken: set.AdminToken, Failover: true,
+		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
 		Metrics: p.m, Log: log, Tracer: p.tr,
 	}).Register(mux)
 	mux.Handle("GET /ws", hub)

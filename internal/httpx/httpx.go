@@ -41,28 +41,39 @@ func WriteError(w http.ResponseWriter, code int, msg string) {
 }
 
 // CheckBearer reports whether r carries "Authorization: Bearer <token>",
-// compared in constant time. An empty token refuses everyone.
+// compared in constant time; the scheme's letter case does not matter
+// (RFC 9110, section 11.1). An empty token refuses everyone.
 func CheckBearer(r *http.Request, token string) bool {
 	if token == "" {
 		return false
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
+	got = strings.TrimLeft(got, " ")
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
+// RefusedLogInterval is how often RequireAdmin logs refused requests: one
+// WARN per interval at most, carrying how many were refused since the last.
+const RefusedLogInterval = 10 * time.Second
+
 // RequireAdmin wraps h so that it runs only with the admin bearer token.
+// Refusals are logged at most once per RefusedLogInterval (a client that
+// guesses tokens must not flood the log).
 func RequireAdmin(token string, log *slog.Logger, h http.HandlerFunc) http.HandlerFunc {
+	refused := NewLogLimiter(RefusedLogInterval)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
 			WriteError(w, http.StatusForbidden, "admin actions are disabled: start the server with ADMIN_TOKEN set")
 			return
 		}
 		if !CheckBearer(r, token) {
-			log.Warn("admin request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			if n, ok := refused.Allow(); ok {
+				log.Warn("admin request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "refused_since_last_log", n)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vacunometro"`)
 			WriteError(w, http.StatusUnauthorized, "admin token required: Authorization: Bearer <ADMIN_TOKEN>")
 			return

@@ -27,17 +27,31 @@ import (
 	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
-// DefaultMaxBody is the request body limit.
+// DefaultMaxBody is the request body limit (after decompression).
 const DefaultMaxBody = 4 << 20
+
+// DefaultBodyBudget bounds the memory that the bodies of all record
+// requests in flight may hold together: eight full-size bodies, or many
+// small ones. A request over it is answered 503 with Retry-After.
+const DefaultBodyBudget = 8 * DefaultMaxBody
 
 // Config wires a Server.
 type Config struct {
-	Decoder        *record.Decoder
-	Routes         map[string]route.Route // by name; only these may get weight
-	Splitter       *split.Splitter
+	Decoder  *record.Decoder
+	Routes   map[string]route.Route // by name; only these may get weight
+	Splitter *split.Splitter
+	// Shared, when set, is the split all instances share (in Redis): a PUT
+	// publishes the change with a version before applying it, and is
+	// refused (503) when it cannot. Run Shared.Follow to pick up changes
+	// made on other instances.
+	Shared *split.Shared
+	// IDClaims, when set, answers 409 to a client id reused with other
+	// data (see IDClaims); when it fails, records are delivered unchecked.
+	IDClaims       IDClaims
 	View           *stats.View // snapshot and configured split for the dashboard; may be nil
 	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
+	BodyBudget     int64         // bytes of bodies in flight, all requests together; default DefaultBodyBudget
 	Failover       bool          // try the other routes with weight when the chosen one fails
 	DeliverTimeout time.Duration // whole request (default 20s)
 	AttemptTimeout time.Duration // one route, when another could take over (default 4s)
@@ -48,7 +62,9 @@ type Config struct {
 
 // Server handles the ingest's HTTP API.
 type Server struct {
-	cfg Config
+	cfg       Config
+	budget    *httpx.BodyBudget
+	claimWarn *httpx.LogLimiter
 }
 
 // New returns the ingest server.
@@ -62,8 +78,14 @@ func New(cfg Config) *Server {
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 4 * time.Second
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = DefaultBodyBudget
+	}
+	if cfg.BodyBudget < cfg.MaxBody {
+		cfg.BodyBudget = cfg.MaxBody
+	}
 	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
-	return &Server{cfg: cfg}
+	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget), claimWarn: httpx.NewLogLimiter(10 * time.Second)}
 }
 
 // Accepted is the 202 answer.
@@ -84,6 +106,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("PUT /api/split", httpx.Instrument(m, "split", httpx.RequireAdmin(s.cfg.AdminToken, s.cfg.Log, s.handlePutSplit)))
 }
 
+// acceptedTypes are the media types of record bodies. application/json-seq
+// (RFC 7464: each object after an RS byte) is read as NDJSON.
 var acceptedTypes = []string{"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines", "application/json-seq"}
 
 func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
@@ -96,25 +120,36 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, span := s.cfg.Tracer.Start(r.Context(), "ingest.records", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	body, release, err := httpx.ReadBody(w, r, s.cfg.MaxBody, s.budget)
+	// Held until the answer: the records decoded from the body live as
+	// long as their delivery.
+	defer release()
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpx.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes: send smaller batches", s.cfg.MaxBody))
+		var be *httpx.BodyError
+		if errors.As(err, &be) {
+			if be.Code == http.StatusServiceUnavailable {
+				httpx.RetryAfter(w, time.Second)
+			}
+			httpx.WriteError(w, be.Code, be.Msg)
 			return
 		}
 		httpx.WriteError(w, http.StatusBadRequest, "could not read the body: "+err.Error())
 		return
 	}
-	recs, err := s.cfg.Decoder.Decode(body)
+	recs, clientIDs, err := s.cfg.Decoder.DecodeClient(body)
 	if err != nil {
 		s.writeDecodeError(w, err)
+		return
+	}
+	unclaim, ok := s.claimIDs(ctx, w, recs, clientIDs)
+	if !ok {
 		return
 	}
 	n := len(recs)
 	span.SetAttributes(attribute.Int("records", n))
 	first := s.cfg.Splitter.NextN(n)
 	if first == "" {
+		unclaim()
 		httpx.WriteError(w, http.StatusServiceUnavailable, "no route has weight: PUT /api/split")
 		return
 	}
@@ -165,8 +200,58 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	unclaim()
 	w.Header().Set("Retry-After", "1")
 	httpx.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("not accepted, nothing to count: no route took the records (%v); retry with the same ids", lastErr))
+}
+
+// Conflict is the 409 answer: ids accepted before with other data.
+type Conflict struct {
+	Error  string              `json:"error"`
+	Errors []record.FieldError `json:"errors"`
+	IDs    []string            `json:"ids"`
+}
+
+// claimIDs claims the client-supplied ids of recs. It answers 409 and
+// returns false when one was accepted before with other data; otherwise it
+// returns the function that gives the claims up if no route takes the
+// records.
+func (s *Server) claimIDs(ctx context.Context, w http.ResponseWriter, recs []record.Record, clientIDs []int) (func(), bool) {
+	none := func() {}
+	if s.cfg.IDClaims == nil || len(clientIDs) == 0 {
+		return none, true
+	}
+	claims := make([]IDClaim, len(clientIDs))
+	for k, i := range clientIDs {
+		claims[k] = IDClaim{ID: recs[i].ID, Fingerprint: Fingerprint(recs[i])}
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	conflicts, rel, err := s.cfg.IDClaims.Claim(cctx, claims)
+	cancel()
+	if err != nil {
+		if n, ok := s.claimWarn.Allow(); ok {
+			s.cfg.Log.Warn("id claims unavailable: records delivered without the reuse check", "err", err, "times", n)
+		}
+		return none, true
+	}
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AttemptTimeout)
+		defer cancel()
+		rel(rctx)
+	}
+	if len(conflicts) == 0 {
+		return release, true
+	}
+	release()
+	c := Conflict{Error: "id reused with different data: nothing was stored from this request; the record first accepted under each id is kept. Send new records under new ids"}
+	for _, k := range conflicts {
+		i := clientIDs[k]
+		c.IDs = append(c.IDs, recs[i].ID)
+		c.Errors = append(c.Errors, record.FieldError{Index: i, Field: "id", Message: fmt.Sprintf("id %q was accepted before with other data", recs[i].ID)})
+	}
+	s.cfg.Metrics.Records.WithLabelValues("", "conflict").Add(float64(len(recs)))
+	httpx.WriteJSON(w, http.StatusConflict, c)
+	return nil, false
 }
 
 // candidates lists the route to try first, then (with failover) the other
@@ -219,10 +304,14 @@ func (s *Server) HandleStats(w http.ResponseWriter, r *http.Request) {
 
 type splitBody struct {
 	Weights split.Weights `json:"weights"`
+	// Version counts the changes of the split; with a shared split, every
+	// instance converges on the highest.
+	Version int64 `json:"version,omitempty"`
 }
 
 func (s *Server) handleGetSplit(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: s.cfg.Splitter.Weights()})
+	weights, v := s.cfg.Splitter.Current()
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: v})
 }
 
 func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
@@ -237,14 +326,29 @@ func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := s.cfg.Splitter.Weights()
-	s.cfg.Splitter.Set(weights)
-	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "remote", r.RemoteAddr, "user_agent", r.UserAgent())
-	if s.cfg.View != nil {
-		if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
-			s.cfg.Log.Warn("publish split", "err", err)
+	var version int64
+	if s.cfg.Shared != nil {
+		// One step: the weights and their version are stored together, and
+		// this instance applies the version unless a newer one is here.
+		version, err = s.cfg.Shared.Publish(r.Context(), weights, route.All)
+		if err != nil {
+			s.cfg.Log.Error("publish split", "err", err)
+			httpx.RetryAfter(w, time.Second)
+			httpx.WriteError(w, http.StatusServiceUnavailable, "split not changed: the shared configuration (Redis) did not answer")
+			return
+		}
+		s.cfg.Splitter.SetVersion(weights, version)
+	} else {
+		s.cfg.Splitter.Set(weights)
+		_, version = s.cfg.Splitter.Current()
+		if s.cfg.View != nil {
+			if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
+				s.cfg.Log.Warn("publish split", "err", err)
+			}
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights})
+	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "version", version, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: version})
 }
 
 // routeNames are the routes this ingest can deliver to.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
@@ -86,7 +88,8 @@ type Decoder struct {
 	Now        func() time.Time // defaults to time.Now
 }
 
-// wire is the input record as clients send it (README, "The record").
+// wire is the input record as clients send it (README, "The record"), and
+// the problems with the object's keys (keyErrs, from checkKeys).
 type wire struct {
 	ID           json.RawMessage `json:"id"`
 	Name         json.RawMessage `json:"name"`
@@ -95,14 +98,103 @@ type wire struct {
 	VaccineType  json.RawMessage `json:"vaccine_type"`
 	NDose        json.RawMessage `json:"n_dose"`
 	VaccinatedAt json.RawMessage `json:"vaccinated_at"`
+	keyErrs      FieldErrors
+}
+
+var knownKeys = [...]string{"id", "name", "location", "age", "vaccine_type", "n_dose", "vaccinated_at"}
+
+// checkKeys finds, in a body encoding/json has already read into raws, the
+// keys it would have taken wrongly: a known key given twice in one record
+// (encoding/json keeps the last) or in another letter case ("AGE", which
+// encoding/json matches case-insensitively). Each becomes an error of that
+// field in raws[i].keyErrs. Other keys are ignored, as before. One pass
+// over the bytes, no allocation for a clean body. inArray tells whether
+// the records are the elements of a top-level array.
+func checkKeys(body []byte, inArray bool, raws []wire) {
+	recDepth := 1 // depth inside a record's object
+	if inArray {
+		recDepth = 2
+	}
+	depth, rec := 0, -1
+	expectKey := false
+	var seen uint32
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			j, escaped := i+1, false
+			for j < len(body) && body[j] != '"' {
+				if body[j] == '\\' {
+					escaped = true
+					j++
+				}
+				j++
+			}
+			if expectKey && depth == recDepth && rec >= 0 && rec < len(raws) {
+				seen = checkKey(body[i+1:min(j, len(body))], escaped, &raws[rec], seen)
+			}
+			expectKey = false
+			i = j
+		case '{':
+			depth++
+			if depth == recDepth {
+				rec++
+				seen = 0
+				expectKey = true
+			}
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == recDepth
+		}
+	}
+}
+
+var knownKeyBytes = func() (b [len(knownKeys)][]byte) {
+	for i, k := range knownKeys {
+		b[i] = []byte(k)
+	}
+	return b
+}()
+
+func checkKey(raw []byte, escaped bool, w *wire, seen uint32) uint32 {
+	if escaped {
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s) != nil {
+			return seen
+		}
+		raw = []byte(s)
+	}
+	for k, known := range knownKeys {
+		switch {
+		case string(raw) == known:
+			if seen&(1<<k) != 0 {
+				w.keyErrs = append(w.keyErrs, FieldError{Field: known, Message: "given more than once"})
+			}
+			seen |= 1 << k
+		case bytes.EqualFold(raw, knownKeyBytes[k]):
+			w.keyErrs = append(w.keyErrs, FieldError{Field: known, Message: fmt.Sprintf("key %q: field names are lower case (%q)", truncate(string(raw), 40), known)})
+		}
+	}
+	return seen
 }
 
 // Decode reads one JSON object, a JSON array of objects, or NDJSON (one
 // object per line) from body and returns the records, each validated and
 // normalized, with ReceivedAt set and an id assigned where the client gave
-// none. It returns *SyntaxError, *TooManyError or *BatchError; on any error
-// no record is returned.
+// none. RFC 7464 JSON text sequences (each object after an RS, 0x1E) are
+// read as NDJSON. It returns *SyntaxError, *TooManyError or *BatchError; on
+// any error no record is returned. A client id given to two records of one
+// request is an error at both indexes.
 func (d *Decoder) Decode(body []byte) ([]Record, error) {
+	recs, _, err := d.DecodeClient(body)
+	return recs, err
+}
+
+// DecodeClient is Decode that also returns the indexes of the records whose
+// id the client gave (the others got one from d.IDs).
+func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 	max := d.MaxRecords
 	if max <= 0 {
 		max = 1000
@@ -111,14 +203,19 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 	if d.Now != nil {
 		now = d.Now
 	}
+	if bytes.IndexByte(body, recordSeparator) >= 0 {
+		// application/json-seq: RS is whitespace to us.
+		body = bytes.ReplaceAll(body, []byte{recordSeparator}, []byte{'\n'})
+	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, &SyntaxError{Index: -1, Msg: "empty body; send a JSON object, an array of objects, or NDJSON"}
+		return nil, nil, &SyntaxError{Index: -1, Msg: "empty body; send a JSON object, an array of objects, or NDJSON"}
 	}
 	var raws []wire
-	if body[0] == '[' {
+	inArray := body[0] == '['
+	if inArray {
 		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
+			return nil, nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
 		}
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -129,36 +226,50 @@ func (d *Decoder) Decode(body []byte) ([]Record, error) {
 				break
 			}
 			if err != nil {
-				return nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
+				return nil, nil, &SyntaxError{Index: i, Msg: describeJSONError(err)}
 			}
 			raws = append(raws, w)
 			if len(raws) > max {
-				return nil, &TooManyError{Limit: max}
+				return nil, nil, &TooManyError{Limit: max}
 			}
 		}
 	}
 	if len(raws) == 0 {
-		return nil, &SyntaxError{Index: -1, Msg: "no records in the request"}
+		return nil, nil, &SyntaxError{Index: -1, Msg: "no records in the request"}
 	}
 	if len(raws) > max {
-		return nil, &TooManyError{Limit: max}
+		return nil, nil, &TooManyError{Limit: max}
 	}
+	checkKeys(body, inArray, raws)
 	t := now().UTC()
 	out := make([]Record, len(raws))
 	var errs BatchError
+	firstWithID := map[string]int{}
+	var clientIDs []int
 	for i := range raws {
 		r, err := d.normalize(&raws[i], t)
 		if err != nil {
 			errs.add(i, err)
 			continue
 		}
+		if present(raws[i].ID) {
+			clientIDs = append(clientIDs, i)
+			if j, dup := firstWithID[r.ID]; dup {
+				errs.add(j, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, i)}})
+				errs.add(i, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, j)}})
+			} else {
+				firstWithID[r.ID] = i
+			}
+		}
 		out[i] = r
 	}
 	if len(errs.Errors) > 0 {
-		return nil, &errs
+		return nil, nil, &errs
 	}
-	return out, nil
+	return out, clientIDs, nil
 }
+
+const recordSeparator = 0x1e
 
 func describeJSONError(err error) string {
 	var se *json.SyntaxError
@@ -176,9 +287,18 @@ func describeJSONError(err error) string {
 }
 
 func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
-	var errs FieldErrors
+	errs := w.keyErrs
 	bad := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
 	r := Record{ReceivedAt: now}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"id", w.ID}, {"name", w.Name}, {"location", w.Location}, {"vaccine_type", w.VaccineType}, {"vaccinated_at", w.VaccinatedAt}} {
+		if !utf8.Valid(f.raw) || hasLoneSurrogate(f.raw) {
+			bad(f.name, "is not valid UTF-8 text")
+			return Record{}, errs
+		}
+	}
 
 	if present(w.ID) {
 		s, ok := str(w.ID)
@@ -195,6 +315,8 @@ func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
 		s = strings.Join(strings.Fields(s), " ")
 		if n := utf8.RuneCountInString(s); n == 0 || n > MaxNameRunes {
 			bad("name", "must be 1 to 200 characters")
+		} else if msg := checkName(s); msg != "" {
+			bad("name", msg)
 		}
 		r.Name = s
 	}
@@ -240,7 +362,9 @@ func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
 		switch {
 		case !ok || err != nil:
 			bad("vaccinated_at", "must be an RFC 3339 time or a YYYY-MM-DD date")
-		case t.Before(campaignStart) || t.After(now.Add(24*time.Hour)):
+		case !offsetOK(t):
+			bad("vaccinated_at", "the UTC offset must be between -12:00 and +14:00")
+		case t.Before(campaignStart) || t.After(now.Add(ClockSkew)):
 			bad("vaccinated_at", "must be between 2020-12-01 and now")
 		default:
 			r.VaccinatedAt = t.UTC()
@@ -256,6 +380,57 @@ func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
 }
 
 var campaignStart = time.Date(2020, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// ClockSkew is how far in the future a vaccinated_at may lie: the sender's
+// clock may run a little ahead, a vaccination cannot.
+const ClockSkew = 5 * time.Minute
+
+// offsetOK reports whether t's UTC offset is one a clock can have (-12:00
+// to +14:00); time.Parse takes up to ±24:00.
+func offsetOK(t time.Time) bool {
+	_, off := t.Zone()
+	return off >= -12*3600 && off <= 14*3600
+}
+
+// checkName refuses names no person has: without a letter (only invisible,
+// control or punctuation characters), or holding control characters,
+// bidirectional overrides (which reorder what a reader sees), the
+// replacement character of a broken encoding, or private-use code points.
+// It returns the message, or "".
+func checkName(s string) string {
+	letters := 0
+	for _, r := range s {
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case bidiControl(r):
+			return "must not hold bidirectional control characters (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C)"
+		case unicode.IsControl(r), unicode.Is(unicode.Co, r), unicode.Is(unicode.Cs, r), r == utf8.RuneError:
+			return "must not hold control, private-use or replacement characters"
+		}
+	}
+	if letters == 0 {
+		return "must hold at least one letter"
+	}
+	return ""
+}
+
+func bidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// hasLoneSurrogate reports whether a JSON string holds an escaped UTF-16
+// surrogate that is not part of a pair (encoding/json turns it into U+FFFD).
+func hasLoneSurrogate(raw json.RawMessage) bool {
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		return false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return strings.ContainsRune(s, utf8.RuneError) && !strings.ContainsRune(string(raw), utf8.RuneError) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+}
 
 func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
@@ -277,19 +452,62 @@ func str(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// integer accepts a JSON number with no fractional part (19 or 19.0).
+// integer accepts a JSON number whose value is a whole number (19, 19.0,
+// 1.9e1), exactly: 1.0000000000000001 is not 1, though a float64 says so.
+// Values beyond ±10^18 come back as math.MaxInt64 (or its negative), which
+// every range check refuses.
 func integer(raw json.RawMessage) (int64, bool) {
-	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+	s := string(raw)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || s[0] < '0' || s[0] > '9' {
 		return 0, false
 	}
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-		return n, true
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil {
+			// An exponent that does not fit an int: huge or tiny.
+			if strings.HasPrefix(s[i+1:], "-") {
+				return 0, false
+			}
+			e = math.MaxInt32
+		}
+		mant, exp = s[:i], e
 	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || f != float64(int64(f)) {
-		return 0, false
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(intPart+frac, "0")
+	exp -= len(frac)
+	for len(digits) > 0 && digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		exp++
 	}
-	return int64(f), true
+	for _, c := range intPart + frac {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	if digits == "" {
+		return 0, true
+	}
+	if exp < 0 {
+		return 0, false // a fraction remains
+	}
+	big := int64(math.MaxInt64)
+	if neg {
+		big = -big
+	}
+	if len(digits)+exp > 18 {
+		return big, true
+	}
+	n, err := strconv.ParseInt(digits+strings.Repeat("0", exp), 10, 64)
+	if err != nil {
+		return big, true
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func truncate(s string, n int) string {

@@ -2,9 +2,11 @@ package record
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 )
@@ -104,6 +106,31 @@ func TestDecodeErrors(t *testing.T) {
 		{"date before campaign", rec(`,"vaccinated_at":"2019-01-01"`), "batch", "vaccinated_at", 0},
 		{"bad id", rec(`,"id":"has space"`), "batch", "id", 0},
 		{"id number", rec(`,"id":12`), "batch", "id", 0},
+		// Issue 16: each of these was accepted.
+		{"dose 1.0000000000000001", rec(`,"n_dose":1.0000000000000001`), "batch", "n_dose", 0},
+		{"age 30.000000000000001", rec(`,"age":30.000000000000001`), "batch", "age", 0},
+		{"duplicate key", rec(`,"age":31`), "batch", "age", 0},
+		{"duplicate key with null", rec(`,"n_dose":null`), "batch", "n_dose", 0},
+		{"key in upper case", `{"name":"Ana","location":"Petén","AGE":30,"vaccine_type":"Moderna","n_dose":1}`, "batch", "age", 0},
+		{"key in mixed case besides the right one", rec(`,"N_Dose":3`), "batch", "n_dose", 0},
+		{"invalid UTF-8 in name", rec(",\"name\":\"Ana \xff\xfe Lopez\""), "batch", "name", 0},
+		{"invalid UTF-8 in location", rec(",\"location\":\"Pet\xe9n\""), "batch", "location", 0},
+		{"lone surrogate in name", rec(`,"name":"Ana \ud800 Lopez"`), "batch", "name", 0},
+		{"replacement character in name", rec(`,"name":"Ana \ufffd"`), "batch", "name", 0},
+		{"name of zero-width spaces", rec(`,"name":"\u200b\u200b\u2060"`), "batch", "name", 0},
+		{"name of control characters", rec(`,"name":"\u0001\u0002"`), "batch", "name", 0},
+		{"name with a control character", rec(`,"name":"Ana\u0007 Lopez"`), "batch", "name", 0},
+		{"name of punctuation", rec(`,"name":"..._,"`), "batch", "name", 0},
+		{"name with RTL override", rec(`,"name":"Ana \u202ezepoL"`), "batch", "name", 0},
+		{"name with RTL isolate", rec(`,"name":"Ana \u2067Lopez\u2069"`), "batch", "name", 0},
+		{"name with private use", rec(`,"name":"Ana \ue000"`), "batch", "name", 0},
+		{"vaccinated_at an hour ahead", rec(`,"vaccinated_at":"2021-09-01T13:00:00Z"`), "batch", "vaccinated_at", 0},
+		{"vaccinated_at tomorrow", rec(`,"vaccinated_at":"2021-09-02"`), "batch", "vaccinated_at", 0},
+		{"vaccinated_at +24:00", rec(`,"vaccinated_at":"2021-08-01T10:00:00+24:00"`), "batch", "vaccinated_at", 0},
+		{"vaccinated_at -13:00", rec(`,"vaccinated_at":"2021-08-01T10:00:00-13:00"`), "batch", "vaccinated_at", 0},
+		{"same id twice, first named", "[" + rec(`,"id":"k1"`) + "," + rec(`,"id":"k2"`) + "," + rec(`,"id":"k1"`) + "]", "batch", "id", 0},
+		{"same id twice, second named", "[" + rec(`,"id":"k1"`) + "," + rec(`,"id":"k2"`) + "," + rec(`,"id":"k1"`) + "]", "batch", "id", 2},
+		{"same id twice in ndjson", rec(`,"id":"k1"`) + "\n" + rec(`,"id":"k1"`), "batch", "id", 1},
 		{"second bad in array", "[" + rec("") + "," + rec(`,"age":130`) + "]", "batch", "age", 1},
 		{"truncated", `{"name":"Ana","loc`, "syntax", "", 0},
 		{"truncated array", `[` + rec(""), "syntax", "", -1},
@@ -171,6 +198,19 @@ func TestAllFieldsOfABadRecordAreNamed(t *testing.T) {
 func TestMaskName(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"Duglas Francisco Avila Torres", "Duglas F. A. T."},
+		// Issue 16: these were published whole.
+		{"Zacarias.Quetzalprivado.Dots.Pruebaunica", "Zacarias Q. D. P."},
+		{"Zacarias,Quetzalprivado", "Zacarias Q."},
+		{"zacarias_quetzalprivado", "zacarias Q."},
+		{"Zacarias\u200bQuetzalprivado", "Zacarias Q."},
+		{"Zacarias\u2060Quetzalprivado", "Zacarias Q."},
+		{"Zacarias1Quetzalprivado", "Zacarias Q."},
+		{"Ana-María O'Brien", "Ana M. O. B."},
+		{strings.Repeat("x", 50), strings.Repeat("x", MaxShownLetters)},
+		{"A B C D E F G H", "A B. C. D. E. F."},
+		{"\u0301\u0301Ana", "Ana"},
+		{"José", "José"},
+		{"李小龍", "李小龍"},
 		{"Ana", "Ana"},
 		{"  maría   josé  ", "maría J."},
 		{"Ángel Ñuñez", "Ángel Ñ."},
@@ -241,4 +281,148 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDoubleIDErrorNamesBothIndexes(t *testing.T) {
+	rec := func(id string) string {
+		return `{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1,"id":"` + id + `"}`
+	}
+	_, err := newDecoder().Decode([]byte("[" + rec("a") + "," + rec("b") + "," + rec("a") + "]"))
+	var be *BatchError
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want *BatchError", err)
+	}
+	var idx []int
+	for _, f := range be.Errors {
+		if f.Field == "id" {
+			idx = append(idx, f.Index)
+		}
+	}
+	if len(idx) != 2 || idx[0] != 0 || idx[1] != 2 {
+		t.Fatalf("id errors at %v, want [0 2]: %+v", idx, be.Errors)
+	}
+}
+
+func TestWholeNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"19", 19, true}, {"19.0", 19, true}, {"1.9e1", 19, true}, {"190e-1", 19, true}, {"-0", 0, true},
+		{"0.0", 0, true}, {"1.0000000000000001", 0, false}, {"1.5", 0, false}, {"1e-1", 0, false},
+		{"-3", -3, true}, {"1e300", math.MaxInt64, true}, {"-1e300", -math.MaxInt64, true},
+		{"1e99999999999999999999", math.MaxInt64, true}, {`"1"`, 0, false}, {"true", 0, false},
+	} {
+		got, ok := integer([]byte(tt.in))
+		if ok != tt.ok || ok && got != tt.want {
+			t.Errorf("integer(%s) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestJSONSeq(t *testing.T) {
+	body := "\x1e" + seedRecord + "\n\x1e" + seedRecord + "\n"
+	recs, err := newDecoder().Decode([]byte(body))
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("RFC 7464 body: %d records, %v", len(recs), err)
+	}
+}
+
+// FuzzMaskName: whatever the name (separators, scripts, invisible
+// characters), the public form shows no run of more than MaxShownLetters
+// letters of it, at most MaxInitials initials, and nothing but letters,
+// marks, spaces and dots.
+func FuzzMaskName(f *testing.F) {
+	for _, s := range []string{
+		"Duglas Francisco Avila Torres", "Zacarias.Quetzalprivado.Dots.Pruebaunica", "a,b_c", "Ana\u200bLopez\u2060Perez",
+		"Ana\u00adLopez", "Ana\u200dLopez", "Ana\u3000Lopez", "Ana\u180eLopez", "Ana\ufeffLopez", "Ana\u034fLopez", "Zalgo\u0301\u0301\u0301\u0301",
+		"محمد\u200cعلی", "王小明李", "Αλέξανδρος·Παπαδόπουλος", "Дмитрий/Петров", "a1b2c3", strings.Repeat("ñ", 300),
+		"\U0001F600Ana\U0001F600Lopez", "O'Brien-Smith", "", "\xff\xfeAna\xffLopez",
+		strings.Repeat("Zacariasquetzal.", 4) + strings.Repeat("\u0301", 30),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		out := MaskName(name)
+		run, initials := 0, 0
+		for i, r := range []rune(out) {
+			switch {
+			case unicode.IsLetter(r) || unicode.Is(unicode.M, r):
+				run++
+				if run > MaxShownLetters {
+					t.Fatalf("MaskName(%q) = %q: a run of more than %d letters survives", name, out, MaxShownLetters)
+				}
+			case r == ' ' || r == '.':
+				if r == '.' {
+					initials++
+				}
+				run = 0
+			default:
+				t.Fatalf("MaskName(%q) = %q: rune %d is %U", name, out, i, r)
+			}
+		}
+		if initials > MaxInitials {
+			t.Fatalf("MaskName(%q) = %q: %d initials", name, out, initials)
+		}
+		// No run of more than N = MaxShownLetters+MaxInitials letters of
+		// the input, however its parts were joined, survives: compare the
+		// letters alone, case folded.
+		const n = MaxShownLetters + MaxInitials
+		in, pub := lettersOf(name), lettersOf(out)
+		if len(pub) > n {
+			t.Fatalf("MaskName(%q) = %q: %d letters", name, out, len(pub))
+		}
+		for i := 0; i+n+1 <= len(in); i++ {
+			if w := string(in[i : i+n+1]); strings.Contains(string(pub), w) {
+				t.Fatalf("MaskName(%q) = %q holds %q", name, out, w)
+			}
+		}
+	})
+}
+
+func lettersOf(s string) []rune {
+	var out []rune
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.Is(unicode.M, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestDecodeClientNamesClientIDs(t *testing.T) {
+	body := "[" + seedRecord + `,{"id":"c-1","name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}]`
+	recs, idx, err := newDecoder().DecodeClient([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || idx[0] != 1 || recs[1].ID != "c-1" || recs[0].ID == "" {
+		t.Fatalf("client ids at %v (ids %q, %q), want [1]", idx, recs[0].ID, recs[1].ID)
+	}
+}
+
+func TestKeyChecksSeeOnlyTheRecordsOwnKeys(t *testing.T) {
+	d := newDecoder()
+	ok := []string{
+		// Nested objects and arrays under other keys may repeat names.
+		`{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1,"extra":{"age":1,"AGE":2},"list":[{"age":3},{"age":4}]}`,
+		`[{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1,"x":"\"age\":"},{"name":"Eva","location":"Petén","age":31,"vaccine_type":"Moderna","n_dose":1}]`,
+	}
+	for _, body := range ok {
+		if _, err := d.Decode([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	// An escaped key is the key it spells.
+	_, err := d.Decode([]byte(`{"name":"Ana","location":"Petén","age":30,"\u0061ge":31,"vaccine_type":"Moderna","n_dose":1}`))
+	var be *BatchError
+	if !errors.As(err, &be) || be.Errors[0].Field != "age" {
+		t.Fatalf("escaped duplicate key: %v", err)
+	}
+	// The second record's duplicate is named at index 1.
+	_, err = d.Decode([]byte(`[{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1},{"name":"Eva","name":"Eve","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}]`))
+	if !errors.As(err, &be) || be.Errors[0].Field != "name" || be.Errors[0].Index != 1 {
+		t.Fatalf("duplicate in the second record: %v", err)
+	}
 }

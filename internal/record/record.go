@@ -60,24 +60,63 @@ func AgeBand(age int) string {
 	}
 }
 
+// Limits of the public form of a name (MaskName).
+const (
+	// MaxShownLetters is the most letters of the input name that can appear
+	// side by side in the public form: the first given name is cut there.
+	MaxShownLetters = 20
+	// MaxInitials is the most initials shown after the first given name.
+	MaxInitials = 5
+)
+
 // MaskName keeps the first given name and the initials of the rest:
 // "Duglas Francisco Avila Torres" becomes "Duglas F. A. T.".
+//
+// Words are runs of letters and combining marks; anything else (spaces,
+// dots, commas, underscores, digits, zero-width or other invisible
+// characters) separates them, so that no way of joining the parts publishes
+// the name whole. The first word is cut to MaxShownLetters runes and at most
+// MaxInitials initials follow; the result holds only letters, marks, spaces
+// and dots.
 func MaskName(name string) string {
-	parts := strings.Fields(name)
-	if len(parts) == 0 {
-		return ""
-	}
 	var b strings.Builder
-	first := []rune(parts[0])
-	if len(first) > 40 {
-		first = first[:40]
-	}
-	b.WriteString(string(first))
-	for _, p := range parts[1:] {
-		r, _ := utf8.DecodeRuneInString(p)
-		b.WriteByte(' ')
-		b.WriteRune(unicode.ToUpper(r))
-		b.WriteByte('.')
+	words, initials := 0, 0
+	inWord, cut := false, false
+	firstLen := 0
+	for _, r := range name {
+		letter := unicode.IsLetter(r)
+		if !letter && !unicode.Is(unicode.M, r) {
+			inWord = false
+			continue
+		}
+		if !inWord {
+			// A word starts; one of marks alone (no letter yet) is not a word.
+			if !letter {
+				continue
+			}
+			inWord = true
+			words++
+			if words == 1 {
+				b.WriteRune(r)
+				firstLen = 1
+				continue
+			}
+			if initials < MaxInitials {
+				initials++
+				b.WriteByte(' ')
+				b.WriteRune(unicode.ToUpper(r))
+				b.WriteByte('.')
+			}
+			continue
+		}
+		if words == 1 && !cut {
+			if firstLen >= MaxShownLetters {
+				cut = true
+				continue
+			}
+			b.WriteRune(r)
+			firstLen++
+		}
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@
 package split
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,18 +107,86 @@ func Validate(w Weights, known []string) error {
 }
 
 // ParseJSON reads {"weights":{"grpc":50,"redis":50}} or {"grpc":50,"redis":50}.
+// Each weight must be a JSON whole number (not 1.5, not "5"); a key given
+// twice is refused rather than merged.
 func ParseJSON(b []byte, known []string) (Weights, error) {
-	var wrapped struct {
-		Weights map[string]int `json:"weights"`
+	const want = `want {"weights":{"grpc":34,"redis":33,"pubsub":33}}`
+	top, err := entries(b)
+	if err != nil {
+		return nil, fmt.Errorf("split: %s: %w", want, err)
 	}
-	if err := json.Unmarshal(b, &wrapped); err == nil && wrapped.Weights != nil {
-		return complete(wrapped.Weights, known)
+	obj := top
+	for _, e := range top {
+		if e.key == "weights" {
+			if obj, err = entries(e.raw); err != nil {
+				return nil, fmt.Errorf("split: \"weights\": %s: %w", want, err)
+			}
+			break
+		}
 	}
-	var plain map[string]int
-	if err := json.Unmarshal(b, &plain); err != nil {
-		return nil, fmt.Errorf("split: want {\"weights\":{\"grpc\":34,...}}: %w", err)
+	m := map[string]int{}
+	for _, e := range obj {
+		n, err := strconv.Atoi(string(e.raw))
+		if err != nil {
+			hint := ""
+			if len(e.raw) > 0 && e.raw[0] == '"' {
+				hint = " (a string: send the number without quotes)"
+			}
+			return nil, fmt.Errorf("split: the weight of %q must be a whole number from 0 to %d, got %s%s", e.key, MaxWeight, truncate(string(e.raw), 40), hint)
+		}
+		m[e.key] = n
 	}
-	return complete(plain, known)
+	return complete(m, known)
+}
+
+type entry struct {
+	key string
+	raw json.RawMessage
+}
+
+// entries reads a JSON object's members in order; a key given twice is an
+// error.
+func entries(b []byte) ([]entry, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("not an object")
+	}
+	var out []entry
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if seen[k] {
+			return nil, fmt.Errorf("key %q given twice", k)
+		}
+		seen[k] = true
+		out = append(out, entry{key: k, raw: v})
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the object")
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func complete(m map[string]int, known []string) (Weights, error) {
@@ -140,6 +209,7 @@ type Splitter struct {
 	weights []int
 	current []int
 	total   int
+	version int64 // of the weights; see SetVersion
 }
 
 // New returns a splitter with the given weights.
@@ -149,15 +219,53 @@ func New(w Weights) *Splitter {
 	return s
 }
 
-// Set replaces the weights; the next pick uses them.
+// Set replaces the weights; the next pick uses them. It counts as the next
+// version (a splitter that no other instance shares).
 func (s *Splitter) Set(w Weights) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set(w, s.version+1)
+}
+
+// SetVersion replaces the weights with w if v is newer than the version the
+// splitter holds, and reports whether it did: changes published with a
+// version (Shared) converge on the last one whatever order they arrive in.
+func (s *Splitter) SetVersion(w Weights, v int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v <= s.version {
+		return false
+	}
+	s.set(w, v)
+	return true
+}
+
+// Init replaces the weights and the version whatever the version held: for
+// a splitter not in use yet, that joins a shared split (Shared.Adopt).
+func (s *Splitter) Init(w Weights, v int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set(w, v)
+}
+
+// Current returns the weights and their version, read together.
+func (s *Splitter) Current() (Weights, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := make(Weights, len(s.names))
+	for i, n := range s.names {
+		w[n] = s.weights[i]
+	}
+	return w, s.version
+}
+
+func (s *Splitter) set(w Weights, v int64) {
 	names := make([]string, 0, len(w))
 	for n := range w {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.version = v
 	s.names = names
 	s.weights = make([]int, len(names))
 	s.current = make([]int, len(names))
@@ -170,12 +278,7 @@ func (s *Splitter) Set(w Weights) {
 
 // Weights returns the current weights.
 func (s *Splitter) Weights() Weights {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := make(Weights, len(s.names))
-	for i, n := range s.names {
-		w[n] = s.weights[i]
-	}
+	w, _ := s.Current()
 	return w
 }
 

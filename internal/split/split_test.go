@@ -146,3 +146,16 @@ func TestSharesHoldByRecordsWithMixedBatchSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestSetVersionKeepsTheNewest(t *testing.T) {
+	s := New(Weights{"grpc": 1, "redis": 1})
+	if !s.SetVersion(Weights{"grpc": 7, "redis": 1}, 5) {
+		t.Fatal("version 5 over version 1 not applied")
+	}
+	if s.SetVersion(Weights{"grpc": 3, "redis": 1}, 4) || s.SetVersion(Weights{"grpc": 3, "redis": 1}, 5) {
+		t.Fatal("an older or equal version replaced the newer one")
+	}
+	if w, v := s.Current(); w["grpc"] != 7 || v != 5 {
+		t.Fatalf("holds %v version %d, want grpc=7 version 5", w, v)
+	}
+}
