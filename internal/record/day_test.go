@@ -40,3 +40,15 @@ func TestDay(t *testing.T) {
 		})
 	}
 }
+
+func TestADateAloneCountsOnThatDayInGuatemala(t *testing.T) {
+	for _, s := range []string{"2021-03-01", "2020-12-01"} {
+		got, err := parseTime(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := Day(Record{VaccinatedAt: got}); d != s {
+			t.Errorf("%s counts on %s", s, d)
+		}
+	}
+}

@@ -379,7 +379,7 @@ func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
 	return r, nil
 }
 
-var campaignStart = time.Date(2020, 12, 1, 0, 0, 0, 0, time.UTC)
+var campaignStart = time.Date(2020, 12, 1, 0, 0, 0, 0, guatemala)
 
 // ClockSkew is how far in the future a vaccinated_at may lie: the sender's
 // clock may run a little ahead, a vaccination cannot.
@@ -436,7 +436,9 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	return time.Parse(time.DateOnly, s)
+	// A date alone is that day in Guatemala (its midnight, UTC-6), so that
+	// it counts on the same day in the daily figures.
+	return time.ParseInLocation(time.DateOnly, s, guatemala)
 }
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
