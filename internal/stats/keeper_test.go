@@ -332,7 +332,14 @@ func TestReadersNeverSeeTheTotalGoDownDuringARebuild(t *testing.T) {
 		done <- res
 	}()
 	// A second rebuild meanwhile is refused with the first one's progress.
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, _ := e.view.RebuildState(ctx); st != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild did not start")
+		}
+	}
 	var running *stats.RebuildRunningError
 	if _, err := e.view.Rebuild(ctx, e.src, stats.RebuildOptions{}); !errors.As(err, &running) || running.Status == nil {
 		t.Errorf("second rebuild: %v, want a RebuildRunningError with status", err)
