@@ -165,6 +165,9 @@ func run(ctx context.Context, c config) error {
 	var view int64
 	for _, k := range sortedKeys(fam) {
 		res.add("  MEMORY USAGE "+k, mb(fam[k]), "", nil)
+		if k == "vac:rid:*" {
+			res.kv = append(res.kv, fmt.Sprintf("id_claims_mb=%.1f", float64(fam[k])/1e6))
+		}
 		if strings.HasPrefix(k, "{vac}:") {
 			view += fam[k]
 		}
@@ -479,10 +482,10 @@ func redisMemory(ctx context.Context, rdb *redis.Client) (int64, map[string]int6
 		k := iter.Val()
 		n, _ := rdb.MemoryUsage(ctx, k, 0).Result()
 		family := k
-		if strings.HasPrefix(k, "{vac}:rate:") {
-			family = "{vac}:rate:*"
-		} else if strings.HasPrefix(k, "{vac}:owner:") {
-			family = "{vac}:owner:*"
+		for _, p := range []string{"{vac}:rate:", "{vac}:owner:", "vac:rid:"} {
+			if strings.HasPrefix(k, p) {
+				family = p + "*"
+			}
 		}
 		fam[family] += n
 	}

@@ -66,7 +66,7 @@ func Fingerprint(r record.Record) string {
 // within which a reuse with different data is answered 409. After it, the
 // reuse is not detected at the ingest and the sink keeps the first record
 // (silently, as before).
-const DefaultIDClaimTTL = 24 * time.Hour
+const DefaultIDClaimTTL = time.Hour
 
 // RedisIDClaims keeps one key per client-supplied id, "vac:rid:<id>",
 // holding the record's fingerprint (22 characters) and expiring after TTL;
