@@ -77,6 +77,18 @@ resource "google_secret_manager_secret_iam_member" "realtime_redis_url" {
   member    = google_service_account.realtime.member
 }
 
+# The Managed Service for Prometheus sidecar writes each tier's metrics to Cloud Monitoring.
+resource "google_project_iam_member" "run_metric_writer" {
+  for_each = {
+    ingest   = google_service_account.ingest.member
+    realtime = google_service_account.realtime.member
+  }
+
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = each.value
+}
+
 # --- GKE workloads (Workload Identity Federation for GKE, direct principals)
 
 resource "google_pubsub_topic_iam_member" "gke_ingest_publisher" {
