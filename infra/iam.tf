@@ -143,9 +143,12 @@ resource "google_artifact_registry_repository_iam_member" "deployer_writer" {
   member     = google_service_account.deployer.member
 }
 
+# Reads the uploaded source and writes the build logs of `gcloud builds submit --service-account
+# ... --gcs-log-dir=gs://PROJECT_cloudbuild/logs` (a chosen build account cannot use the default
+# logs bucket): objects of this one bucket only, no bucket administration.
 resource "google_storage_bucket_iam_member" "deployer_source" {
   bucket = google_storage_bucket.cloudbuild_source.name
-  role   = "roles/storage.objectViewer"
+  role   = "roles/storage.objectUser"
   member = google_service_account.deployer.member
 }
 

@@ -234,13 +234,18 @@ func (p *parts) newHub() (*realtime.Hub, error) {
 	})
 }
 
-// health adds /healthz (the process runs), /readyz (its dependencies answer)
+// health adds /healthz and /health (the process runs), /readyz and /ready (its dependencies answer)
 // and /metrics to mux.
 func (p *parts) health(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	alive := func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}
+	// /health and /ready: the same answers on paths that do not end in "z", which Cloud Run
+	// may reserve from outside (https://cloud.google.com/run/docs/known-issues): external checks
+	// use these, in-container probes may use either.
+	mux.HandleFunc("GET /healthz", alive)
+	mux.HandleFunc("GET /health", alive)
+	ready := func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		out := map[string]string{}
@@ -254,7 +259,9 @@ func (p *parts) health(mux *http.ServeMux) {
 			}
 		}
 		httpx.WriteJSON(w, code, out)
-	})
+	}
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /ready", ready)
 	mux.Handle("GET /metrics", p.m.Handler())
 	// Profiles for `make bench -profile` and operators, behind the admin token.
 	admin := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireAdmin(p.set.AdminToken, p.log, h) }
