@@ -103,6 +103,14 @@ resource "google_pubsub_subscription_iam_member" "gke_worker_subscriber" {
   member       = "${local.wif_prefix}/worker-pubsub"
 }
 
+# The worker moves poison messages (undecodable, or records the catalog refuses) to the dead-letter
+# topic itself, instead of acking them away (internal/route/pubsubroute).
+resource "google_pubsub_topic_iam_member" "gke_worker_dead_letter_publisher" {
+  topic  = google_pubsub_topic.dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = "${local.wif_prefix}/worker-pubsub"
+}
+
 resource "google_pubsub_subscription_iam_member" "gke_worker_viewer" {
   subscription = google_pubsub_subscription.sink.id
   role         = "roles/pubsub.viewer"

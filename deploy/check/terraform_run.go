@@ -187,3 +187,31 @@ func CheckRunEgressSubnet(tf *Terraform) []string {
 	}
 	return problems
 }
+
+// CheckDeadLetterGrant returns a problem unless principal (a Kubernetes service account name in
+// the member) is granted roles/pubsub.publisher on google_pubsub_topic.dead_letter.
+func CheckDeadLetterGrant(tf *Terraform, principal string) []string {
+	for _, b := range tf.Blocks("resource") {
+		if b.Labels[0] != "google_pubsub_topic_iam_member" {
+			continue
+		}
+		role, _ := literalString(b.Body.Attributes["role"])
+		topic := b.Body.Attributes["topic"]
+		member := b.Body.Attributes["member"]
+		if role != "roles/pubsub.publisher" || topic == nil || member == nil {
+			continue
+		}
+		onDead := false
+		for _, tr := range topic.Expr.Variables() {
+			if traversalKey(tr) == "google_pubsub_topic.dead_letter" {
+				onDead = true
+			}
+		}
+		r := member.Expr.Range()
+		raw := tf.Src[baseName(r.Filename)]
+		if onDead && r.End.Byte <= len(raw) && strings.Contains(string(r.SliceBytes(raw)), "/"+principal) {
+			return nil
+		}
+	}
+	return []string{principal + " may not publish to the dead-letter topic (roles/pubsub.publisher on google_pubsub_topic.dead_letter)"}
+}

@@ -101,6 +101,7 @@ func TestTerraformPubSubNamesMatchTheCode(t *testing.T) {
 	for _, c := range []struct{ constant, typ, res string }{
 		{"DefaultTopic", "google_pubsub_topic", "records"},
 		{"DefaultSubscription", "google_pubsub_subscription", "sink"},
+		{"DefaultDeadLetterTopic", "google_pubsub_topic", "dead_letter"},
 	} {
 		m := regexp.MustCompile(c.constant + `\s*=\s*"([^"]+)"`).FindSubmatch(src)
 		if m == nil {
@@ -325,4 +326,26 @@ resource "google_cloud_run_v2_service" "svc" {
 			t.Errorf("problems %q miss the allUsers grant", p)
 		}
 	})
+}
+
+// The pubsub worker publishes poison messages to the dead-letter topic itself: its identity must
+// be allowed to (without the grant every poison message is nacked until Pub/Sub's own policy
+// gives up after max_delivery_attempts).
+func TestTerraformWorkerMayDeadLetter(t *testing.T) {
+	if p := CheckDeadLetterGrant(loadInfra(t), "worker-pubsub"); len(p) != 0 {
+		t.Error(p)
+	}
+	src := `resource "google_pubsub_topic_iam_member" "other" {
+  topic  = google_pubsub_topic.records.id
+  role   = "roles/pubsub.publisher"
+  member = "${local.wif_prefix}/worker-pubsub"
+}
+`
+	tf, diags := ParseTerraformSource("iam.tf", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if p := CheckDeadLetterGrant(tf, "worker-pubsub"); !containsSubstring(p, "may not publish to the dead-letter topic") {
+		t.Errorf("a module without the grant passed: %v", p)
+	}
 }
