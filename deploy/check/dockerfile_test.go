@@ -110,8 +110,9 @@ func TestDockerfileCheckerCatchesBadInput(t *testing.T) {
 WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath \
-    -ldflags="-s -w" -o /out/app ./cmd/vacunometro
+    -ldflags="-s -w -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}" -o /out/app ./cmd/vacunometro
 FROM gcr.io/distroless/static-debian12:nonroot
+LABEL org.opencontainers.image.title="vacunometro" org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/app /app
 USER nonroot:nonroot
 ENTRYPOINT ["/app"]
@@ -122,7 +123,9 @@ ENTRYPOINT ["/app"]
 	cases := []struct{ name, from, to, goVersion, want string }{
 		{"cgo", "CGO_ENABLED=0 ", "", "", "CGO_ENABLED=0"},
 		{"no trimpath", "-trimpath ", "", "", "-trimpath"},
-		{"no strip", `-ldflags="-s -w"`, `-ldflags="-X main.v=1"`, "", `-s -w`},
+		{"no strip", `-ldflags="-s -w -X`, `-ldflags="-X`, "", `-s -w`},
+		{"no version stamp (the old form)", ` -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}"`, `"`, "", "does not stamp the version"},
+		{"no OCI labels (the old form)", "LABEL org.opencontainers.image.title=\"vacunometro\" org.opencontainers.image.version=\"${VERSION}\"\n", "", "", "no LABEL org.opencontainers.image.title"},
 		{"other package", "./cmd/vacunometro", "./cmd/other", "", "want ./cmd/vacunometro"},
 		{"latest base", "golang:1.26-bookworm", "golang:latest", "", "uses the tag latest"},
 		{"untagged base", "golang:1.26-bookworm", "golang", "", "no tag or digest"},
@@ -198,7 +201,11 @@ func buildLikeDockerfile(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, filepath.Base(gb.Output))
-		args := append([]string{"build"}, gb.Flags...)
+		args := []string{"build"}
+		for _, f := range gb.Flags {
+			// The Dockerfile's ARG VERSION, as Cloud Build passes it.
+			args = append(args, strings.ReplaceAll(f, "${VERSION}", "deploy-check"))
+		}
 		args = append(args, "-o", binPath, gb.Package)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()

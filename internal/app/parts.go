@@ -49,7 +49,9 @@ type parts struct {
 }
 
 func newParts(set Settings, log *slog.Logger) *parts {
-	return &parts{set: set, log: log, m: metrics.New(), cat: catalog.Default(), tr: tracing.Noop(), checks: map[string]func(context.Context) error{}}
+	m := metrics.New()
+	m.RegisterBuildInfo(Version)
+	return &parts{set: set, log: log, m: m, cat: catalog.Default(), tr: tracing.Noop(), checks: map[string]func(context.Context) error{}}
 }
 
 // setupTracing turns on OpenTelemetry traces when an OTLP endpoint is
