@@ -21,7 +21,9 @@ COPY . .
 # VERSION stamps `vacunometro version` and the vacunometro_build_info metric (Cloud Build passes
 # --build-arg=VERSION=_VERSION).
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags="-s -w -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}" -o /out/vacunometro ./cmd/vacunometro
+# -tags noembed: the image carries no embedded test services (FerretDB, miniredis, pstest; see
+# internal/embedded): `vacunometro up` there asks for real ones.
+RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -tags noembed -ldflags="-s -w -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}" -o /out/vacunometro ./cmd/vacunometro
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev

@@ -261,6 +261,17 @@ func CheckDockerfile(src, goVersion string) []string {
 		if lf := strings.Fields(ld); !slices.Contains(lf, "-s") || !slices.Contains(lf, "-w") {
 			add("go build without -ldflags \"-s -w\" (got %q)", ld)
 		}
+		tags := ""
+		for i, f := range gb.Flags {
+			if f == "-tags" && i+1 < len(gb.Flags) {
+				tags = gb.Flags[i+1]
+			} else if strings.HasPrefix(f, "-tags=") {
+				tags = strings.TrimPrefix(f, "-tags=")
+			}
+		}
+		if !slices.Contains(strings.FieldsFunc(tags, func(r rune) bool { return r == ',' || r == ' ' }), "noembed") {
+			add("go build without -tags noembed: the image would carry the embedded test services (FerretDB, miniredis, pstest)")
+		}
 		if !strings.Contains(ld, "-X "+RootModule+"/internal/app.Version=") {
 			add("go build does not stamp the version (-ldflags \"-X %s/internal/app.Version=...\"): `vacunometro version` and vacunometro_build_info would say dev", RootModule)
 		}
