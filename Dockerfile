@@ -18,9 +18,19 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags="-s -w" -o /out/vacunometro ./cmd/vacunometro
+# VERSION stamps `vacunometro version` and the vacunometro_build_info metric (Cloud Build passes
+# --build-arg=VERSION=_VERSION).
+ARG VERSION=dev
+# -tags noembed: the image carries no embedded test services (FerretDB, miniredis, pstest; see
+# internal/embedded): `vacunometro up` there asks for real ones.
+RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -tags noembed -ldflags="-s -w -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}" -o /out/vacunometro ./cmd/vacunometro
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+# OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
+LABEL org.opencontainers.image.title="vacunometro" \
+      org.opencontainers.image.description="Real-time COVID-19 vaccination tracker for Guatemala: every tier in one binary" \
+      org.opencontainers.image.version="${VERSION}"
 WORKDIR /app
 COPY --from=build /out/vacunometro /app/vacunometro
 COPY --from=web /src/webapp/dist /app/webapp/dist

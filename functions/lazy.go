@@ -1,9 +1,15 @@
 // Package functions holds the Cloud Run tiers as functions-framework-go
 // functions: ingest (functions/ingest) and realtime (functions/realtime).
 // Each is a thin shell over internal/app, so the function, `vacunometro
-// ingest` and `vacunometro up` run the same code. Deploy a directory with
-// `gcloud run deploy --source . --function Ingest` (Google's buildpacks
-// generate the main), or run functions/cmd locally.
+// ingest` and `vacunometro up` run the same code. Google's Go buildpack reads
+// a function from the package at the root of the source, and this module's
+// root has none, so `--function` cannot work here: deploy functions/cmd, the
+// main that serves either function, from the repository root:
+//
+//	gcloud run deploy ingest-fn --source . --set-build-env-vars=GOOGLE_BUILDABLE=./functions/cmd \
+//	  --set-env-vars=FUNCTION_TARGET=Ingest
+//
+// (docs/deploy.md, "Cloud Run functions"), or run functions/cmd locally.
 package functions
 
 import (

@@ -77,6 +77,18 @@ resource "google_secret_manager_secret_iam_member" "realtime_redis_url" {
   member    = google_service_account.realtime.member
 }
 
+# The Managed Service for Prometheus sidecar writes each tier's metrics to Cloud Monitoring.
+resource "google_project_iam_member" "run_metric_writer" {
+  for_each = {
+    ingest   = google_service_account.ingest.member
+    realtime = google_service_account.realtime.member
+  }
+
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = each.value
+}
+
 # --- GKE workloads (Workload Identity Federation for GKE, direct principals)
 
 resource "google_pubsub_topic_iam_member" "gke_ingest_publisher" {
@@ -89,6 +101,14 @@ resource "google_pubsub_subscription_iam_member" "gke_worker_subscriber" {
   subscription = google_pubsub_subscription.sink.id
   role         = "roles/pubsub.subscriber"
   member       = "${local.wif_prefix}/worker-pubsub"
+}
+
+# The worker moves poison messages (undecodable, or records the catalog refuses) to the dead-letter
+# topic itself, instead of acking them away (internal/route/pubsubroute).
+resource "google_pubsub_topic_iam_member" "gke_worker_dead_letter_publisher" {
+  topic  = google_pubsub_topic.dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = "${local.wif_prefix}/worker-pubsub"
 }
 
 resource "google_pubsub_subscription_iam_member" "gke_worker_viewer" {
@@ -131,9 +151,12 @@ resource "google_artifact_registry_repository_iam_member" "deployer_writer" {
   member     = google_service_account.deployer.member
 }
 
+# Reads the uploaded source and writes the build logs of `gcloud builds submit --service-account
+# ... --gcs-log-dir=gs://PROJECT_cloudbuild/logs` (a chosen build account cannot use the default
+# logs bucket): objects of this one bucket only, no bucket administration.
 resource "google_storage_bucket_iam_member" "deployer_source" {
   bucket = google_storage_bucket.cloudbuild_source.name
-  role   = "roles/storage.objectViewer"
+  role   = "roles/storage.objectUser"
   member = google_service_account.deployer.member
 }
 

@@ -1,8 +1,12 @@
 # Cloud Run services for the two HTTP tiers. Who owns what (see docs/deploy.md):
-#   Terraform creates each service with its identity, network, scaling, secrets and first revision.
-#   Cloud Build (gcloud run deploy / update-traffic) then owns the image, the revisions, their SPLIT
-#   and other env, and the traffic percentages and tags. lifecycle.ignore_changes below stops
-#   `terraform apply` from reverting a rollout or re-pinning traffic (the known Terraform/gcloud fight).
+#   Terraform owns the service: its ingress, public access, service-level scaling, labels and the
+#   template of the FIRST revision only. Cloud Build (gcloud run deploy / update-traffic) owns every
+#   later revision (the whole template: image, env, SPLIT, revision names) and the traffic.
+#   lifecycle.ignore_changes = [template, traffic, ...] makes that split total: Terraform never sends
+#   a template after creation, so it can neither revert a rollout nor re-send a revision name gcloud
+#   already used (Cloud Run answers 409 to a changed template under an existing revision name).
+#   A change to the revision template (probes, limits, env) goes through `gcloud run deploy` or a
+#   release, never through Terraform.
 
 locals {
   run_common_env = {
@@ -19,13 +23,24 @@ resource "google_cloud_run_v2_service" "ingest" {
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
 
+  # Public without an allUsers binding, which the domain-restricted-sharing policy of new
+  # organizations refuses: https://cloud.google.com/run/docs/authenticating/public#invoker_check
+  invoker_iam_disabled = true
+
+  # Service-level minimum: shared by the revisions that serve traffic, in proportion to their share.
+  # A revision-level min_instance_count keeps that many instances warm for EVERY revision, tagged
+  # 0 % ones included (cost, and Direct VPC egress addresses):
+  # https://cloud.google.com/run/docs/configuring/min-instances
+  scaling {
+    min_instance_count = var.ingest_min_instances
+  }
+
   template {
     service_account                  = google_service_account.ingest.email
     max_instance_request_concurrency = 250
     timeout                          = "60s"
 
     scaling {
-      min_instance_count = 0
       max_instance_count = var.ingest_max_instances
     }
 
@@ -38,6 +53,7 @@ resource "google_cloud_run_v2_service" "ingest" {
     }
 
     containers {
+      name  = "ingest"
       image = var.image
       args  = ["ingest"]
 
@@ -106,6 +122,23 @@ resource "google_cloud_run_v2_service" "ingest" {
         period_seconds = 15
       }
     }
+
+    # Managed Service for Prometheus collector: scrapes this instance's /metrics (the default
+    # RunMonitoring: port 8080, path /metrics) and writes the series to Cloud Monitoring, where
+    # `vacunometro rollout --backend cloudrun` reads them back over PromQL.
+    # https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar
+    containers {
+      name       = "collector"
+      image      = var.gmp_sidecar_image
+      depends_on = ["ingest"]
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+    }
   }
 
   # The first revision takes all traffic under the tag "blue"; Cloud Build then adds tagged revisions
@@ -118,12 +151,8 @@ resource "google_cloud_run_v2_service" "ingest" {
 
   lifecycle {
     ignore_changes = [
+      template,
       traffic,
-      template[0].revision,
-      template[0].labels,
-      template[0].annotations,
-      template[0].containers[0].image,
-      template[0].containers[0].env,
       client,
       client_version,
     ]
@@ -142,6 +171,14 @@ resource "google_cloud_run_v2_service" "realtime" {
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
 
+  # The dashboard is public (see ingest above for why not allUsers).
+  invoker_iam_disabled = true
+
+  # One instance stays warm for the WebSocket clients, shared by the serving revisions.
+  scaling {
+    min_instance_count = var.realtime_min_instances
+  }
+
   template {
     service_account = google_service_account.realtime.email
     # WebSockets: long requests, many per instance, a client sticks to its instance.
@@ -150,7 +187,6 @@ resource "google_cloud_run_v2_service" "realtime" {
     session_affinity                 = true
 
     scaling {
-      min_instance_count = 1
       max_instance_count = var.realtime_max_instances
     }
 
@@ -163,6 +199,7 @@ resource "google_cloud_run_v2_service" "realtime" {
     }
 
     containers {
+      name  = "realtime"
       image = var.image
       args  = ["realtime"]
 
@@ -211,6 +248,23 @@ resource "google_cloud_run_v2_service" "realtime" {
         period_seconds = 15
       }
     }
+
+    # Managed Service for Prometheus collector: scrapes this instance's /metrics (the default
+    # RunMonitoring: port 8080, path /metrics) and writes the series to Cloud Monitoring, where
+    # `vacunometro rollout --backend cloudrun` reads them back over PromQL.
+    # https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar
+    containers {
+      name       = "collector"
+      image      = var.gmp_sidecar_image
+      depends_on = ["realtime"]
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+    }
   }
 
   traffic {
@@ -221,12 +275,8 @@ resource "google_cloud_run_v2_service" "realtime" {
 
   lifecycle {
     ignore_changes = [
+      template,
       traffic,
-      template[0].revision,
-      template[0].labels,
-      template[0].annotations,
-      template[0].containers[0].image,
-      template[0].containers[0].env,
       client,
       client_version,
     ]
@@ -236,21 +286,6 @@ resource "google_cloud_run_v2_service" "realtime" {
     google_secret_manager_secret_iam_member.realtime_redis_url,
     google_secret_manager_secret_version.redis_url,
   ]
-}
-
-# Both tiers are public: Locust and any client post records to ingest; the dashboard is public.
-resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
-  name     = google_cloud_run_v2_service.ingest.name
-  location = google_cloud_run_v2_service.ingest.location
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
-resource "google_cloud_run_v2_service_iam_member" "realtime_public" {
-  name     = google_cloud_run_v2_service.realtime.name
-  location = google_cloud_run_v2_service.realtime.location
-  role     = "roles/run.invoker"
-  member   = "allUsers"
 }
 
 # The dashboard (served by realtime, with /ws and /api/stats) on a custom domain. Verify the domain

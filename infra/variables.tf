@@ -74,9 +74,9 @@ variable "gke_master_cidr" {
 }
 
 variable "run_subnet_cidr" {
-  description = "Subnet for Cloud Run Direct VPC egress (ingest and realtime reach Memorystore and the gRPC server through it). cluster/overlays/prod/grpc-server-ilb.yaml allows it; the deploy/check tests keep both equal."
+  description = "Subnet for Cloud Run Direct VPC egress (ingest and realtime reach Memorystore and the gRPC server through it). Size it for about 4 addresses per instance of every service on it (2 per instance in steady state, twice that while revisions are replaced, reserved in blocks of 16: https://cloud.google.com/run/docs/configuring/vpc-direct-vpc#direct-vpc-ip-allocation); deploy/check fails a range too small for the max instance counts. cluster/overlays/prod/grpc-server-ilb.yaml allows it; the deploy/check tests keep both equal."
   type        = string
-  default     = "10.20.0.0/26"
+  default     = "10.20.0.0/24"
 }
 
 variable "psc_subnet_cidr" {
@@ -112,6 +112,18 @@ variable "redis_node_type" {
   default     = "STANDARD_SMALL"
 }
 
+variable "ingest_min_instances" {
+  description = "Service-level minimum of warm ingest instances, shared by the revisions that serve traffic (not one set per revision)."
+  type        = number
+  default     = 0
+}
+
+variable "realtime_min_instances" {
+  description = "Service-level minimum of warm realtime instances (WebSocket), shared by the revisions that serve traffic."
+  type        = number
+  default     = 1
+}
+
 variable "ingest_max_instances" {
   description = "Cloud Run max instances for ingest."
   type        = number
@@ -128,4 +140,10 @@ variable "deletion_protection" {
   description = "Protect the GKE cluster, Memorystore and the Cloud Run services from terraform destroy."
   type        = bool
   default     = true
+}
+
+variable "gmp_sidecar_image" {
+  description = "The Managed Service for Prometheus collector that runs next to each Cloud Run instance (tagged, never latest): https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar"
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0"
 }

@@ -227,6 +227,19 @@ func CheckDockerfile(src, goVersion string) []string {
 			names[st.Name] = true
 		}
 	}
+	if len(stages) > 0 {
+		labels := ""
+		for _, in := range stages[len(stages)-1].Insts {
+			if in.Cmd == "LABEL" {
+				labels += " " + in.Args
+			}
+		}
+		for _, k := range []string{"org.opencontainers.image.title", "org.opencontainers.image.version"} {
+			if !strings.Contains(labels, k+"=") {
+				add("the final stage has no LABEL %s (OCI annotations)", k)
+			}
+		}
+	}
 	gb, err := FindGoBuild(stages)
 	if err != nil {
 		add("%v", err)
@@ -247,6 +260,20 @@ func CheckDockerfile(src, goVersion string) []string {
 		}
 		if lf := strings.Fields(ld); !slices.Contains(lf, "-s") || !slices.Contains(lf, "-w") {
 			add("go build without -ldflags \"-s -w\" (got %q)", ld)
+		}
+		tags := ""
+		for i, f := range gb.Flags {
+			if f == "-tags" && i+1 < len(gb.Flags) {
+				tags = gb.Flags[i+1]
+			} else if strings.HasPrefix(f, "-tags=") {
+				tags = strings.TrimPrefix(f, "-tags=")
+			}
+		}
+		if !slices.Contains(strings.FieldsFunc(tags, func(r rune) bool { return r == ',' || r == ' ' }), "noembed") {
+			add("go build without -tags noembed: the image would carry the embedded test services (FerretDB, miniredis, pstest)")
+		}
+		if !strings.Contains(ld, "-X "+RootModule+"/internal/app.Version=") {
+			add("go build does not stamp the version (-ldflags \"-X %s/internal/app.Version=...\"): `vacunometro version` and vacunometro_build_info would say dev", RootModule)
 		}
 		if gb.Package != "./cmd/vacunometro" {
 			add("go build builds %q, want ./cmd/vacunometro", gb.Package)

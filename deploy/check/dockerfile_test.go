@@ -109,9 +109,10 @@ func TestDockerfileCheckerCatchesBadInput(t *testing.T) {
 	good := `FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath \
-    -ldflags="-s -w" -o /out/app ./cmd/vacunometro
+RUN CGO_ENABLED=0 go build -trimpath -tags noembed \
+    -ldflags="-s -w -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}" -o /out/app ./cmd/vacunometro
 FROM gcr.io/distroless/static-debian12:nonroot
+LABEL org.opencontainers.image.title="vacunometro" org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/app /app
 USER nonroot:nonroot
 ENTRYPOINT ["/app"]
@@ -122,7 +123,10 @@ ENTRYPOINT ["/app"]
 	cases := []struct{ name, from, to, goVersion, want string }{
 		{"cgo", "CGO_ENABLED=0 ", "", "", "CGO_ENABLED=0"},
 		{"no trimpath", "-trimpath ", "", "", "-trimpath"},
-		{"no strip", `-ldflags="-s -w"`, `-ldflags="-X main.v=1"`, "", `-s -w`},
+		{"no strip", `-ldflags="-s -w -X`, `-ldflags="-X`, "", `-s -w`},
+		{"embedded services in the image (the old form)", "-tags noembed ", "", "", "without -tags noembed"},
+		{"no version stamp (the old form)", ` -X github.com/vacunometro/vacunometro/internal/app.Version=${VERSION}"`, `"`, "", "does not stamp the version"},
+		{"no OCI labels (the old form)", "LABEL org.opencontainers.image.title=\"vacunometro\" org.opencontainers.image.version=\"${VERSION}\"\n", "", "", "no LABEL org.opencontainers.image.title"},
 		{"other package", "./cmd/vacunometro", "./cmd/other", "", "want ./cmd/vacunometro"},
 		{"latest base", "golang:1.26-bookworm", "golang:latest", "", "uses the tag latest"},
 		{"untagged base", "golang:1.26-bookworm", "golang", "", "no tag or digest"},
@@ -146,17 +150,29 @@ ENTRYPOINT ["/app"]
 	}
 }
 
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	imageBin builtBinary // exactly the Dockerfile's build: -tags noembed, no embedded services
+	upBin    builtBinary // the same without the noembed tag: what `vacunometro up` needs locally
 )
 
 // buildLikeDockerfile builds ./cmd/vacunometro with exactly the Dockerfile's go build environment
 // and flags into a temporary directory, once per test run.
-func buildLikeDockerfile(t *testing.T) string {
+func buildLikeDockerfile(t *testing.T) string { return buildBinary(t, &imageBin, false) }
+
+// buildForUp builds like the Dockerfile but keeps the embedded services (no -tags noembed), for
+// the tests that run `vacunometro up` with nothing configured.
+func buildForUp(t *testing.T) string { return buildBinary(t, &upBin, true) }
+
+func buildBinary(t *testing.T, bb *builtBinary, dropNoembed bool) string {
 	t.Helper()
 	root := repoRoot(t)
+	binOnce, binErr, binPath := &bb.once, &bb.err, &bb.path
 	binOnce.Do(func() {
 		mains, _ := filepath.Glob(filepath.Join(root, "cmd", "vacunometro", "*.go"))
 		hasMain := false
@@ -167,39 +183,50 @@ func buildLikeDockerfile(t *testing.T) string {
 			}
 		}
 		if !hasMain {
-			binErr = errors.New("cmd/vacunometro has no main package: the Dockerfile's go build cannot work")
+			*binErr = errors.New("cmd/vacunometro has no main package: the Dockerfile's go build cannot work")
 			return
 		}
 		stages, err := ParseDockerfile(readRepoFile(t, "Dockerfile"))
 		if err != nil {
-			binErr = err
+			*binErr = err
 			return
 		}
 		gb, err := FindGoBuild(stages)
 		if err != nil {
-			binErr = err
+			*binErr = err
 			return
 		}
 		dir, err := os.MkdirTemp("", "vacunometro-dockerfile-build-")
 		if err != nil {
-			binErr = err
+			*binErr = err
 			return
 		}
 		// Build from what `docker build .` would send (after .dockerignore), as COPY . . does.
 		bc, err := LoadBuildContext(root)
 		if err != nil {
-			binErr = err
+			*binErr = err
 			return
 		}
 		src := filepath.Join(dir, "src")
 		files, err := bc.CopyTo(src)
 		if err != nil {
-			binErr = err
+			*binErr = err
 			return
 		}
-		binPath = filepath.Join(dir, filepath.Base(gb.Output))
-		args := append([]string{"build"}, gb.Flags...)
-		args = append(args, "-o", binPath, gb.Package)
+		*binPath = filepath.Join(dir, filepath.Base(gb.Output))
+		args := []string{"build"}
+		for i := 0; i < len(gb.Flags); i++ {
+			f := gb.Flags[i]
+			if dropNoembed && (f == "-tags" || strings.HasPrefix(f, "-tags=")) {
+				if f == "-tags" {
+					i++
+				}
+				continue
+			}
+			// The Dockerfile's ARG VERSION, as Cloud Build passes it.
+			args = append(args, strings.ReplaceAll(f, "${VERSION}", "deploy-check"))
+		}
+		args = append(args, "-o", *binPath, gb.Package)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", args...)
@@ -211,21 +238,23 @@ func buildLikeDockerfile(t *testing.T) string {
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go %s (env %v): %w\n%s", strings.Join(args, " "), gb.Env, err, out)
+			*binErr = fmt.Errorf("go %s (env %v): %w\n%s", strings.Join(args, " "), gb.Env, err, out)
 			return
 		}
-		t.Logf("built %s like the Dockerfile (go %s, env %v) from the %d files of the build context in %s", binPath, strings.Join(args, " "), gb.Env, files, time.Since(start).Round(time.Second))
+		t.Logf("built %s like the Dockerfile (go %s, env %v) from the %d files of the build context in %s", *binPath, strings.Join(args, " "), gb.Env, files, time.Since(start).Round(time.Second))
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if *binErr != nil {
+		t.Fatal(*binErr)
 	}
-	return binPath
+	return *binPath
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	for _, b := range []*builtBinary{&imageBin, &upBin} {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 	os.Exit(code)
 }
@@ -334,4 +363,41 @@ func deployedCommands(t *testing.T) [][]string {
 		t.Fatalf("only %d deployed command lines found: %v", len(out), out)
 	}
 	return out
+}
+
+// The production image links none of the embedded test services, and its `up` says so instead
+// of starting them.
+func TestDockerfileBinaryHasNoEmbeddedServices(t *testing.T) {
+	stages, err := ParseDockerfile(readRepoFile(t, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := FindGoBuild(stages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"list", "-deps"}
+	for i, f := range gb.Flags {
+		if f == "-tags" && i+1 < len(gb.Flags) {
+			args = append(args, "-tags", gb.Flags[i+1])
+		} else if strings.HasPrefix(f, "-tags=") {
+			args = append(args, f)
+		}
+	}
+	list := func(args ...string) string {
+		cmd := exec.Command("go", append(args, gb.Package)...)
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go %v: %v", args, err)
+		}
+		return string(out)
+	}
+	embeddedPkgs := regexp.MustCompile(`(?m)^(github.com/FerretDB/FerretDB|github.com/alicebob/miniredis|cloud.google.com/go/pubsub/v2/pstest)\S*$`)
+	if m := embeddedPkgs.FindAllString(list(args...), -1); len(m) != 0 {
+		t.Errorf("the image's binary links %v", m)
+	}
+	if m := embeddedPkgs.FindAllString(list("list", "-deps"), -1); len(m) == 0 {
+		t.Error("the default build links no embedded service: the check proves nothing")
+	}
 }

@@ -87,7 +87,8 @@ func SplitYAML(b []byte) ([][]byte, error) {
 	}
 }
 
-// Scheme returns a scheme with client-go's built-in types and Gateway API v1.
+// Scheme returns a scheme with client-go's built-in types, Gateway API v1 and Managed Prometheus's
+// PodMonitoring.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
@@ -95,6 +96,9 @@ func Scheme() (*runtime.Scheme, error) {
 	}
 	if err := gatewayv1.Install(s); err != nil {
 		return nil, fmt.Errorf("scheme: gateway-api: %w", err)
+	}
+	if err := addMonitoring(s); err != nil {
+		return nil, fmt.Errorf("scheme: monitoring: %w", err)
 	}
 	return s, nil
 }

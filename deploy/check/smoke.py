@@ -8,7 +8,7 @@ after each traffic step (read-only). It also works against a local `vacunometro 
 
 With --post it sends one record with a fixed id to the ingest, expects 202 naming that id, then reads
 /api/stats of the ingest and of the realtime tier until the record shows among the latest ones.
-Without --post it reads /readyz and /api/stats a few times from each URL (so that, with traffic
+Without --post it reads /ready and /api/stats a few times from each URL (so that, with traffic
 split between two revisions, both are hit) and checks that the snapshot is well formed.
 Exit status 0 when every check passed; the last line is a summary.
 """
@@ -61,12 +61,19 @@ def request(method, url, body=None, timeout=15.0):
 
 
 def wait_ready(check, base, deadline):
-    url = base.rstrip("/") + "/readyz"
+    # /ready, not /readyz: Cloud Run may answer its own 404 from outside for paths ending in "z".
+    url = base.rstrip("/") + "/ready"
     last = None
     while time.monotonic() < deadline:
         status, text = request("GET", url)
         if status == 200:
             check.ok(f"GET {url} -> 200")
+            alive = base.rstrip("/") + "/health"
+            status, text = request("GET", alive)
+            if status != 200:
+                check.fail(f"GET {alive} -> {status} {text[:200]}")
+                return False
+            check.ok(f"GET {alive} -> 200")
             return True
         last = (status, text[:200])
         time.sleep(1)

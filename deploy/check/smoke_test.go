@@ -91,7 +91,7 @@ func runSmoke(t *testing.T, args ...string) (string, error) {
 // The smoke check Cloud Build runs after each deploy passes against a real vacunometro (the one-
 // process mode, same binary) and fails when the deployment is broken.
 func TestSmokeScriptAgainstVacunometroUp(t *testing.T) {
-	bin := buildLikeDockerfile(t)
+	bin := buildForUp(t)
 	base := startUp(t, bin)
 	id := fmt.Sprintf("smoke-check-%d", time.Now().UnixNano())
 

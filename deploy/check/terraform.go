@@ -277,7 +277,11 @@ func traversalString(tr hcl.Traversal) string {
 
 // RequiredIgnoreChanges are the attributes of a Cloud Run service that Cloud Build owns after
 // creation; Terraform must ignore them or every apply reverts a rollout.
-var RequiredIgnoreChanges = []string{"traffic", "template[0].containers[0].image", "template[0].revision", "client", "client_version"}
+// Terraform owns the service, Cloud Build the revisions (the whole template) and the traffic. Ignoring
+// only parts of the template (its revision name, image or env) is the old, broken split: any other
+// template change makes Terraform send the template again under the revision name gcloud last set,
+// and Cloud Run refuses a changed template under an existing revision name (409).
+var RequiredIgnoreChanges = []string{"template", "traffic", "client", "client_version"}
 
 // CheckCloudRun returns problems of the google_cloud_run_v2_service resources: each needs traffic
 // blocks with tags whose percentages add up to 100, and lifecycle.ignore_changes on what the
@@ -339,6 +343,12 @@ func CheckCloudRun(tf *Terraform) []string {
 				problems = append(problems, fmt.Sprintf("%s: lifecycle.ignore_changes lacks %s (Cloud Build owns it)", name, want))
 			}
 		}
+		for _, k := range sortedKeys(ignored) {
+			if strings.HasPrefix(k, "template[") || strings.HasPrefix(k, "template.") {
+				problems = append(problems, fmt.Sprintf("%s: lifecycle.ignore_changes ignores part of the template (%s): ignore the whole template, or a later apply re-sends a revision name gcloud already used (409)", name, k))
+			}
+		}
+		problems = append(problems, checkRunService(tf, name, b)...)
 	}
 	if n == 0 {
 		problems = append(problems, "no google_cloud_run_v2_service resource")

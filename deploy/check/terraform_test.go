@@ -101,6 +101,7 @@ func TestTerraformPubSubNamesMatchTheCode(t *testing.T) {
 	for _, c := range []struct{ constant, typ, res string }{
 		{"DefaultTopic", "google_pubsub_topic", "records"},
 		{"DefaultSubscription", "google_pubsub_subscription", "sink"},
+		{"DefaultDeadLetterTopic", "google_pubsub_topic", "dead_letter"},
 	} {
 		m := regexp.MustCompile(c.constant + `\s*=\s*"([^"]+)"`).FindSubmatch(src)
 		if m == nil {
@@ -143,7 +144,7 @@ resource "google_cloud_run_v2_service" "svc" {
   }
 
   lifecycle {
-    ignore_changes = [traffic, template[0].containers[0].image, template[0].revision, client, client_version]
+    ignore_changes = [template, traffic, client, client_version]
   }
 }
 
@@ -172,8 +173,8 @@ output "url" {
 		{"no traffic block", "  traffic {\n    type    = \"TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST\"\n    percent = 100\n    tag     = \"blue\"\n  }\n", "", CheckCloudRun, "no traffic block"},
 		{"untagged traffic", "    tag     = \"blue\"\n", "", CheckCloudRun, "has no literal tag"},
 		{"traffic not 100", "percent = 100", "percent = 90", CheckCloudRun, "add up to 90"},
-		{"traffic not ignored", "ignore_changes = [traffic, ", "ignore_changes = [", CheckCloudRun, "lacks traffic"},
-		{"image not ignored", "template[0].containers[0].image, ", "", CheckCloudRun, "lacks template[0].containers[0].image"},
+		{"traffic not ignored", "[template, traffic, ", "[template, ", CheckCloudRun, "lacks traffic"},
+		{"template not ignored", "[template, ", "[", CheckCloudRun, "lacks template"},
 		{"unformatted", "  name     = local.name", "  name = local.name", CheckFormat, "not formatted"},
 	}
 	for _, c := range cases {
@@ -216,4 +217,135 @@ resource "google_secret_manager_secret_version" "m" {
 			t.Errorf("problems %q miss the literal value or the outside-only secret", p)
 		}
 	})
+}
+
+func TestTerraformCloudRunWorksOnANewProject(t *testing.T) {
+	tf := loadInfra(t)
+	for _, p := range CheckPublicMembers(tf) {
+		t.Error(p)
+	}
+	for _, p := range CheckRunEgressSubnet(tf) {
+		t.Error(p)
+	}
+}
+
+// The forms infra/run.tf and network.tf had before: each must fail its check.
+func TestTerraformCloudRunCatchesTheOldForms(t *testing.T) {
+	good := `variable "max" {
+  type    = number
+  default = 20
+}
+
+variable "cidr" {
+  type    = string
+  default = "10.20.0.0/24"
+}
+
+resource "google_compute_subnetwork" "run" {
+  name          = "run"
+  ip_cidr_range = var.cidr
+}
+
+resource "google_cloud_run_v2_service" "svc" {
+  name                 = "svc"
+  ingress              = "INGRESS_TRAFFIC_ALL"
+  invoker_iam_disabled = true
+
+  scaling {
+    min_instance_count = 1
+  }
+
+  template {
+    scaling {
+      max_instance_count = var.max
+    }
+
+    vpc_access {
+      network_interfaces {
+        subnetwork = google_compute_subnetwork.run.id
+      }
+    }
+  }
+
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+    tag     = "blue"
+  }
+
+  lifecycle {
+    ignore_changes = [template, traffic, client, client_version]
+  }
+}
+`
+	all := func(tf *Terraform) []string {
+		return append(append(CheckCloudRun(tf), CheckPublicMembers(tf)...), CheckRunEgressSubnet(tf)...)
+	}
+	tf, diags := ParseTerraformSource("good.tf", []byte(good))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if p := all(tf); len(p) != 0 {
+		t.Fatalf("the good module has problems: %v", p)
+	}
+	cases := []struct{ name, from, to, want string }{
+		{"partial template ignore (409 on the next apply)", "ignore_changes = [template, traffic,", "ignore_changes = [template[0].revision, template[0].containers[0].image, traffic,", "ignores part of the template (template[0].revision)"},
+		{"template not ignored", "ignore_changes = [template, traffic,", "ignore_changes = [traffic,", "lacks template"},
+		{"revision-level minimum", "      max_instance_count = var.max\n", "      min_instance_count = 1\n      max_instance_count = var.max\n", "keeps instances warm for every revision"},
+		{"public through allUsers", "  invoker_iam_disabled = true\n", "", "without invoker_iam_disabled"},
+		{"subnet /26 for 20 instances", `default = "10.20.0.0/24"`, `default = "10.20.0.0/26"`, "10.20.0.0/26 has 60 usable addresses"},
+		{"subnet /24 for 80 instances", "default = 20\n", "default = 80\n", "needs about 320 for 80 instances"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bad := strings.Replace(good, c.from, c.to, 1)
+			if bad == good {
+				t.Fatalf("case did not change the source (%q not found)", c.from)
+			}
+			tf, diags := ParseTerraformSource("bad.tf", []byte(bad))
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			if p := all(tf); !containsSubstring(p, c.want) {
+				t.Errorf("problems %q do not mention %q", p, c.want)
+			}
+		})
+	}
+	t.Run("allUsers member", func(t *testing.T) {
+		src := `resource "google_cloud_run_v2_service_iam_member" "public" {
+  name   = "svc"
+  role   = "roles/run.invoker"
+  member = "allUsers"
+}
+`
+		tf, diags := ParseTerraformSource("iam.tf", []byte(src))
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		if p := CheckPublicMembers(tf); !containsSubstring(p, "grants to allUsers") {
+			t.Errorf("problems %q miss the allUsers grant", p)
+		}
+	})
+}
+
+// The pubsub worker publishes poison messages to the dead-letter topic itself: its identity must
+// be allowed to (without the grant every poison message is nacked until Pub/Sub's own policy
+// gives up after max_delivery_attempts).
+func TestTerraformWorkerMayDeadLetter(t *testing.T) {
+	if p := CheckDeadLetterGrant(loadInfra(t), "worker-pubsub"); len(p) != 0 {
+		t.Error(p)
+	}
+	src := `resource "google_pubsub_topic_iam_member" "other" {
+  topic  = google_pubsub_topic.records.id
+  role   = "roles/pubsub.publisher"
+  member = "${local.wif_prefix}/worker-pubsub"
+}
+`
+	tf, diags := ParseTerraformSource("iam.tf", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if p := CheckDeadLetterGrant(tf, "worker-pubsub"); !containsSubstring(p, "may not publish to the dead-letter topic") {
+		t.Errorf("a module without the grant passed: %v", p)
+	}
 }

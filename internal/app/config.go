@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vacunometro/vacunometro/internal/logging"
 )
 
 // Env is the process environment, injectable for tests.
@@ -94,7 +96,8 @@ func newLogger(s Settings, w *os.File) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		// severity/message and the request's trace, as Cloud Logging reads them.
+		return slog.New(logging.NewJSONHandler(w, opts, s.PubSubProject))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -50,7 +50,9 @@ type parts struct {
 }
 
 func newParts(set Settings, log *slog.Logger) *parts {
-	return &parts{set: set, log: log, m: metrics.New(), cat: catalog.Default(), tr: tracing.Noop(), checks: map[string]func(context.Context) error{}}
+	m := metrics.New()
+	m.RegisterBuildInfo(Version)
+	return &parts{set: set, log: log, m: m, cat: catalog.Default(), tr: tracing.Noop(), checks: map[string]func(context.Context) error{}}
 }
 
 // setupTracing turns on OpenTelemetry traces when an OTLP endpoint is
@@ -192,13 +194,18 @@ func (p *parts) newHub() (*realtime.Hub, error) {
 	})
 }
 
-// health adds /healthz (the process runs), /readyz (its dependencies answer)
+// health adds /healthz and /health (the process runs), /readyz and /ready (its dependencies answer)
 // and /metrics to mux.
 func (p *parts) health(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	alive := func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}
+	// /health and /ready: the same answers on paths that do not end in "z", which Cloud Run
+	// may reserve from outside (https://cloud.google.com/run/docs/known-issues): external checks
+	// use these, in-container probes may use either.
+	mux.HandleFunc("GET /healthz", alive)
+	mux.HandleFunc("GET /health", alive)
+	ready := func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		out := map[string]string{}
@@ -212,7 +219,9 @@ func (p *parts) health(mux *http.ServeMux) {
 			}
 		}
 		httpx.WriteJSON(w, code, out)
-	})
+	}
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /ready", ready)
 	mux.Handle("GET /metrics", p.m.Handler())
 	// Profiles for `make bench -profile` and operators, behind the admin token.
 	admin := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireAdmin(p.set.AdminToken, p.log, h) }

@@ -15,7 +15,8 @@ import (
 
 const rolloutUsage = `vacunometro rollout --to ROUTE [--steps 5,25,50,100] [--interval 30s] [--max-failures 2]
     [--min-success 99] [--max-p99 500ms] [--max-lag 2s] [--min-records 20] [--target URL]
-    [--metrics URL]... [--backend local|cloudrun|gke] [--dry-run | --apply]
+    [--metrics URL]... [--prometheus URL [--prometheus-selector SEL]] [--backend local|cloudrun|gke]
+    [--dry-run | --apply]
 
 Moves the split toward ROUTE step by step. At each step, over each interval, it judges ROUTE by its
 own metrics, scraped from Prometheus-format endpoints (the ingest's /metrics by default): success
@@ -32,10 +33,14 @@ Backends:
             (one revision per route, tagged as --tags says); prints the commands unless --apply.
   gke       kubectl patch httproute NAME -n NS --type=json (the backendRefs of --backend-refs);
             prints the commands unless --apply.
-  For cloudrun and gke, --metrics must cover every instance (a load balancer's /metrics is one
-  instance's): a Prometheus server's /federate?match[]={__name__=~"vacunometro_.*"}, or an
-  OpenTelemetry Collector's prometheus exporter fed by every instance; the series of a route
-  are added up over instances and URLs.
+  For cloudrun and gke, the metrics must cover every instance (a load balancer's /metrics is one
+  instance's): --prometheus URL queries a Prometheus HTTP API with PromQL (sums over every
+  instance), e.g. Managed Service for Prometheus, which the PodMonitorings (GKE) and the
+  collector sidecar (Cloud Run) feed: its frontend, or
+  https://monitoring.googleapis.com/v1/projects/PROJECT/location/global/prometheus with
+  --prometheus-token-file holding an access token (gcloud auth print-access-token). Or --metrics
+  with a Prometheus server's /federate?match[]={__name__=~"vacunometro_.*"}; the series of a
+  route are added up over instances and URLs.
 
 With REDIS_URL set (or, for ` + "`up`" + `'s embedded Redis, the URL in --redis-url-file), the state is
 written to the Redis key {vac}:rollout (JSON) and announced with PUBLISH vacunometro.changed rollout,
@@ -75,6 +80,9 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 	minRecords := fs.Int("min-records", 20, "fewest records on the route in one interval to judge it")
 	target := fs.String("target", "http://127.0.0.1:8080", "the ingest (local backend; default metrics at TARGET/metrics)")
 	var metricsURLs stringList
+	promURL := fs.String("prometheus", "", "Prometheus HTTP API to query with PromQL instead of scraping --metrics (cloudrun, gke)")
+	promSel := fs.String("prometheus-selector", "", `label matchers for every query, e.g. namespace="vacunometro"`)
+	promToken := fs.String("prometheus-token-file", "", "file with a bearer token for --prometheus (Managed Service for Prometheus)")
 	fs.Var(&metricsURLs, "metrics", "Prometheus-format endpoint to judge by (repeat or comma-separate; default TARGET/metrics)")
 	backend := fs.String("backend", "local", "where the split lives: local, cloudrun, gke")
 	dryRun := fs.Bool("dry-run", false, "print the plan and the commands, change nothing")
@@ -148,7 +156,7 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 	if err != nil {
 		return usageError("rollout: %v", err)
 	}
-	if !printOnly && len(metricsURLs) == 0 {
+	if !printOnly && len(metricsURLs) == 0 && *promURL == "" {
 		return usageError("rollout: --metrics is required with --backend %s: a Prometheus-format endpoint covering every instance (see --help)", *backend)
 	}
 
@@ -168,6 +176,11 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 		Route: *to, Steps: steps, Interval: *interval, MaxFailures: *maxFailures, MaxInconclusive: *maxInconclusive,
 		Thresholds: rollout.Thresholds{MinSuccess: *minSuccess, MaxP99: *maxP99, MaxLag: *maxLag, MinRecords: *minRecords},
 		Backend:    b, Metrics: &rollout.Scraper{URLs: metricsURLs}, Out: stdout, Log: log,
+	}
+	if *promURL != "" {
+		if cfg.Metrics, err = rollout.NewPromQuery(*promURL, *promSel, *promToken); err != nil {
+			return usageError("rollout: %v", err)
+		}
 	}
 	if set.RedisURL == "" && *backend == "local" && *redisFile != "" {
 		if raw, err := os.ReadFile(*redisFile); err == nil {

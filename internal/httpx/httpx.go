@@ -130,7 +130,7 @@ func NewServer(h http.Handler, log *slog.Logger, o ServerOptions) *http.Server {
 		o.MaxHeaderBytes = 64 << 10
 	}
 	return &http.Server{
-		Handler:           h,
+		Handler:           ContinueTrace(h),
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadTimeout,
 		WriteTimeout:      o.WriteTimeout,

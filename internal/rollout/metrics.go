@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The metrics a rollout judges a route by (internal/metrics).
@@ -23,7 +25,7 @@ const (
 
 var wanted = map[string]bool{metricRecords: true, metricHandoff + bucketSuffix: true, metricLag + bucketSuffix: true}
 
-// Sample is one line of the Prometheus text exposition format.
+// Sample is one sample of the Prometheus text exposition format.
 type Sample struct {
 	Name   string
 	Labels map[string]string
@@ -31,98 +33,79 @@ type Sample struct {
 }
 
 // ParseText reads the Prometheus text exposition format (what /metrics
-// serves, and what a Prometheus server's /federate serves) and returns the
-// samples whose name keep accepts (all with a nil keep).
+// serves, and what a Prometheus server's /federate serves) with Prometheus's
+// own parser (prometheus/common/expfmt) and returns the samples whose name
+// keep accepts (all with a nil keep). Histograms come back as their
+// _bucket (with le), _sum and _count samples, summaries as quantiles, _sum
+// and _count, as in the text itself.
 func ParseText(r io.Reader, keep func(name string) bool) ([]Sample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
+	}
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	var out []Sample
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
+	add := func(name string, labels map[string]string, v float64) {
+		if keep == nil || keep(name) {
+			out = append(out, Sample{Name: name, Labels: labels, Value: v})
 		}
-		end := strings.IndexAny(line, "{ \t")
-		if end <= 0 {
-			return nil, fmt.Errorf("metrics line %d: no value: %q", n, line)
-		}
-		name := line[:end]
-		if keep != nil && !keep(name) {
-			continue
-		}
-		rest := line[end:]
-		labels := map[string]string{}
-		if rest[0] == '{' {
-			var err error
-			labels, rest, err = parseLabels(rest[1:])
-			if err != nil {
-				return nil, fmt.Errorf("metrics line %d: %w", n, err)
+	}
+	for _, n := range names {
+		for _, m := range families[n].GetMetric() {
+			labels := func(extra ...string) map[string]string {
+				l := make(map[string]string, len(m.GetLabel())+1)
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				for i := 0; i+1 < len(extra); i += 2 {
+					l[extra[i]] = extra[i+1]
+				}
+				return l
+			}
+			switch {
+			case m.Counter != nil:
+				add(n, labels(), m.GetCounter().GetValue())
+			case m.Gauge != nil:
+				add(n, labels(), m.GetGauge().GetValue())
+			case m.Untyped != nil:
+				add(n, labels(), m.GetUntyped().GetValue())
+			case m.Histogram != nil:
+				h := m.GetHistogram()
+				inf := false
+				for _, b := range h.GetBucket() {
+					if math.IsInf(b.GetUpperBound(), 1) {
+						inf = true
+					}
+					add(n+bucketSuffix, labels("le", formatBound(b.GetUpperBound())), float64(b.GetCumulativeCount()))
+				}
+				if !inf {
+					add(n+bucketSuffix, labels("le", "+Inf"), float64(h.GetSampleCount()))
+				}
+				add(n+"_sum", labels(), h.GetSampleSum())
+				add(n+"_count", labels(), float64(h.GetSampleCount()))
+			case m.Summary != nil:
+				sm := m.GetSummary()
+				for _, q := range sm.GetQuantile() {
+					add(n, labels("quantile", formatBound(q.GetQuantile())), q.GetValue())
+				}
+				add(n+"_sum", labels(), sm.GetSampleSum())
+				add(n+"_count", labels(), float64(sm.GetSampleCount()))
 			}
 		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return nil, fmt.Errorf("metrics line %d: no value: %q", n, line)
-		}
-		v, err := parseValue(fields[0])
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: value %q: %w", n, fields[0], err)
-		}
-		out = append(out, Sample{Name: name, Labels: labels, Value: v})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
 	}
 	return out, nil
 }
 
-// parseLabels reads `a="x",b="y\"z"}` and returns the labels and what
-// follows the closing brace.
-func parseLabels(s string) (map[string]string, string, error) {
-	labels := map[string]string{}
-	for {
-		s = strings.TrimLeft(s, " \t,")
-		if s == "" {
-			return nil, "", fmt.Errorf("unterminated labels")
-		}
-		if s[0] == '}' {
-			return labels, s[1:], nil
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			return nil, "", fmt.Errorf("label without '=': %q", s)
-		}
-		key := strings.TrimSpace(s[:eq])
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		if s == "" || s[0] != '"' {
-			return nil, "", fmt.Errorf("label %s: value not quoted", key)
-		}
-		var b strings.Builder
-		i := 1
-		for ; i < len(s); i++ {
-			c := s[i]
-			if c == '"' {
-				break
-			}
-			if c == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[i])
-				}
-				continue
-			}
-			b.WriteByte(c)
-		}
-		if i >= len(s) {
-			return nil, "", fmt.Errorf("label %s: unterminated value", key)
-		}
-		labels[key] = b.String()
-		s = s[i+1:]
+func formatBound(f float64) string {
+	if math.IsInf(f, 1) {
+		return "+Inf"
 	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func parseValue(s string) (float64, error) {
@@ -177,6 +160,9 @@ type Scraper struct {
 	URLs   []string
 	Client *http.Client
 }
+
+// Describe names the endpoints, for the log.
+func (s *Scraper) Describe() string { return strings.Join(s.URLs, ",") }
 
 // Scrape reads every URL once. Any URL failing fails the scrape: a partial
 // view could make a failing route look healthy.

@@ -27,20 +27,31 @@ no_labels 4.5
 	if len(got) != 5 {
 		t.Fatalf("%d samples, want 5: %+v", len(got), got)
 	}
-	if got[0].Name != metricRecords || got[0].Labels["route"] != "grpc" || got[0].Labels["outcome"] != "accepted" || got[0].Value != 120 {
-		t.Errorf("sample 0 = %+v", got[0])
+	// expfmt returns the families sorted by name; find each sample by what it is.
+	find := func(name, label, value string) Sample {
+		t.Helper()
+		for _, s := range got {
+			if s.Name == name && (label == "" || s.Labels[label] == value) {
+				return s
+			}
+		}
+		t.Fatalf("no sample %s{%s=%q} in %+v", name, label, value, got)
+		return Sample{}
 	}
-	if got[1].Value != 3 || got[1].Labels["outcome"] != "failed" {
-		t.Errorf("sample with a timestamp = %+v", got[1])
+	if s := find(metricRecords, "outcome", "accepted"); s.Labels["route"] != "grpc" || s.Value != 120 {
+		t.Errorf("accepted sample = %+v", s)
 	}
-	if got[2].Labels["le"] != "+Inf" || got[2].Value != 7 {
-		t.Errorf("bucket = %+v", got[2])
+	if s := find(metricRecords, "outcome", "failed"); s.Value != 3 || s.Labels["route"] != "pubsub" {
+		t.Errorf("sample with a timestamp = %+v", s)
 	}
-	if got[3].Labels["path"] != "a\"b\\c\nd" || got[3].Labels["x"] != "y" || got[3].Value != 1000 {
-		t.Errorf("escaped labels = %+v", got[3])
+	if s := find(metricHandoff+bucketSuffix, "le", "+Inf"); s.Value != 7 {
+		t.Errorf("bucket = %+v", s)
 	}
-	if got[4].Value != 4.5 || len(got[4].Labels) != 0 {
-		t.Errorf("no labels = %+v", got[4])
+	if s := find("odd_label", "", ""); s.Labels["path"] != "a\"b\\c\nd" || s.Labels["x"] != "y" || s.Value != 1000 {
+		t.Errorf("escaped labels = %+v", s)
+	}
+	if s := find("no_labels", "", ""); s.Value != 4.5 || len(s.Labels) != 0 {
+		t.Errorf("no labels = %+v", s)
 	}
 
 	for _, bad := range []string{`x{a="b} 1`, `x{a=b} 1`, `x{a="b"}`, `x{a="b"} one`, `x{a} 1`} {

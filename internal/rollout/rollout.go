@@ -29,10 +29,18 @@ type Config struct {
 	MaxInconclusive int           // roll back at this many inconclusive checks in a row at one step
 	Thresholds      Thresholds
 	Backend         Backend
-	Metrics         *Scraper
+	Metrics         MetricsSource
 	Publisher       Publisher // may be nil
 	Out             io.Writer // one line per decision
 	Log             *slog.Logger
+}
+
+// MetricsSource gives the cumulative snapshots a rollout compares: a Scraper
+// of /metrics endpoints, or a PromQuery against a Prometheus HTTP API (GKE and
+// Cloud Run, through Managed Service for Prometheus).
+type MetricsSource interface {
+	Scrape(ctx context.Context) (*Snapshot, error)
+	Describe() string
 }
 
 // Result is how a rollout ended.
@@ -135,7 +143,7 @@ func Run(ctx context.Context, cfg Config, p *Plan) (*Result, error) {
 		cfg.Thresholds.MinRecords, cfg.MaxFailures),
 		"backend", cfg.Backend.Describe(), "from", Format(p.Start), "steps", joinInts(cfg.Steps), "interval", cfg.Interval,
 		"min_success", cfg.Thresholds.MinSuccess, "max_p99", cfg.Thresholds.MaxP99, "max_lag", cfg.Thresholds.MaxLag,
-		"min_records", cfg.Thresholds.MinRecords, "max_failures", cfg.MaxFailures, "metrics", strings.Join(cfg.Metrics.URLs, ","))
+		"min_records", cfg.Thresholds.MinRecords, "max_failures", cfg.MaxFailures, "metrics", cfg.Metrics.Describe())
 	if len(p.Skipped) > 0 {
 		r.say(slog.LevelInfo, "rollout steps skipped", fmt.Sprintf("skipping steps %s: %s already has %d%%", joinInts(p.Skipped), cfg.Route, Share(p.Start, cfg.Route)), "skipped", joinInts(p.Skipped))
 	}

@@ -36,6 +36,10 @@ import (
 const (
 	DefaultTopic        = "vacunometro-records"
 	DefaultSubscription = "vacunometro-records-sink"
+	// DefaultDeadLetterTopic receives the messages no worker can ever store
+	// (undecodable, or records the catalog refuses), as infra/pubsub.tf's
+	// dead_letter_policy does after max_delivery_attempts.
+	DefaultDeadLetterTopic = "vacunometro-records-dead-letter"
 )
 
 // Connect returns a client for project. With addr (an emulator or pstest
@@ -67,6 +71,10 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 	_, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName})
 	if err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("pubsub route: create topic %s: %w", topic, err)
+	}
+	dead := fmt.Sprintf("projects/%s/topics/%s", c.Project(), topic+"-dead-letter")
+	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: dead}); err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("pubsub route: create topic %s-dead-letter: %w", topic, err)
 	}
 	_, err = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
 		Name:  fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
@@ -137,6 +145,8 @@ type WorkerOptions struct {
 	Streams        int          // streaming-pull streams (default 8; one is slow)
 	MaxOutstanding int          // messages in hand at once (default 256)
 	Tracer         trace.Tracer // optional
+	// DeadLetterTopic receives poison messages (default DefaultDeadLetterTopic).
+	DeadLetterTopic string
 }
 
 // Worker receives messages and stores them through the sink.
@@ -147,6 +157,8 @@ type Worker struct {
 	log  *slog.Logger
 	m    *metrics.Metrics
 	opts WorkerOptions
+
+	deadLetters *pubsub.Publisher // set by Run
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -160,12 +172,19 @@ func NewWorker(c *pubsub.Client, sink route.Sink, cat *catalog.Catalog, m *metri
 	if opts.MaxOutstanding <= 0 {
 		opts.MaxOutstanding = 256
 	}
+	if opts.DeadLetterTopic == "" {
+		opts.DeadLetterTopic = DefaultDeadLetterTopic
+	}
 	return &Worker{c: c, sink: sink, cat: cat, log: log.With("route", route.PubSub), m: m, opts: opts}
 }
 
 // Run receives until ctx ends, retrying with back-off when the service is
 // unreachable. Messages in hand when ctx ends are finished and acked.
 func (w *Worker) Run(ctx context.Context) error {
+	dl := w.c.Publisher(w.opts.DeadLetterTopic)
+	dl.PublishSettings.DelayThreshold = time.Millisecond
+	defer dl.Stop()
+	w.deadLetters = dl
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		sub := w.c.Subscriber(w.opts.Subscription)
@@ -196,14 +215,12 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
 	var b pb.RecordBatch
 	if err := proto.Unmarshal(msg.Data, &b); err != nil {
-		w.log.Error("undecodable message dropped", "id", msg.ID, "err", err)
-		msg.Ack()
+		w.deadLetter(ctx, msg, "undecodable", err)
 		return
 	}
 	recs, err := record.BatchFromProto(&b, w.cat)
 	if err != nil {
-		w.log.Error("invalid records in message dropped", "id", msg.ID, "err", err)
-		msg.Ack()
+		w.deadLetter(ctx, msg, "invalid-records", err)
 		return
 	}
 	if msg.DeliveryAttempt != nil && *msg.DeliveryAttempt > 1 {
@@ -219,5 +236,34 @@ func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
 		msg.Nack()
 		return
 	}
+	msg.Ack()
+}
+
+// deadLetter moves a message no worker can ever store to the dead-letter
+// topic (kept there for an operator: gcloud pubsub subscriptions pull
+// vacunometro-records-dead-letter), with why and where it came from, and acks
+// it only once the dead-letter topic has it. When that publish fails the
+// message is nacked: it comes back, and after the subscription's
+// max_delivery_attempts Pub/Sub's own dead-letter policy moves it.
+func (w *Worker) deadLetter(ctx context.Context, msg *pubsub.Message, reason string, cause error) {
+	attrs := map[string]string{
+		"dead_letter_reason":  reason,
+		"dead_letter_error":   cause.Error(),
+		"source_message_id":   msg.ID,
+		"source_subscription": w.opts.Subscription,
+	}
+	for k, v := range msg.Attributes {
+		if _, taken := attrs[k]; !taken {
+			attrs[k] = v
+		}
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if _, err := w.deadLetters.Publish(pctx, &pubsub.Message{Data: msg.Data, Attributes: attrs}).Get(pctx); err != nil {
+		w.log.Error("poison message not moved to the dead-letter topic; nacked", "id", msg.ID, "reason", reason, "err", err)
+		msg.Nack()
+		return
+	}
+	w.log.Error("poison message moved to the dead-letter topic", "id", msg.ID, "reason", reason, "topic", w.opts.DeadLetterTopic, "err", cause)
 	msg.Ack()
 }
