@@ -23,7 +23,6 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
-	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
@@ -35,8 +34,6 @@ type Config struct {
 	Decoder        *record.Decoder
 	Routes         map[string]route.Route // by name; only these may get weight
 	Splitter       *split.Splitter
-	View           *stats.View // snapshot and configured split for the dashboard; may be nil
-	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
 	Failover       bool          // try the other routes with weight when the chosen one fails
 	DeliverTimeout time.Duration // whole request (default 20s)
@@ -79,9 +76,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	ingest := httpx.Instrument(m, "records", http.HandlerFunc(s.handleRecords))
 	mux.Handle("POST /api/records", ingest)
 	mux.Handle("POST /{$}", ingest) // the seed's Locust file posts to /
-	mux.Handle("GET /api/stats", httpx.Instrument(m, "stats", http.HandlerFunc(s.HandleStats)))
-	mux.Handle("GET /api/split", httpx.Instrument(m, "split", http.HandlerFunc(s.handleGetSplit)))
-	mux.Handle("PUT /api/split", httpx.Instrument(m, "split", httpx.RequireAdmin(s.cfg.AdminToken, s.cfg.Log, s.handlePutSplit)))
 }
 
 var acceptedTypes = []string{"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines", "application/json-seq"}
@@ -202,53 +196,8 @@ func (s *Server) writeDecodeError(w http.ResponseWriter, err error) {
 	}
 }
 
-// HandleStats serves the statistics snapshot (GET /api/stats).
-func (s *Server) HandleStats(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.View == nil {
-		httpx.WriteError(w, http.StatusNotFound, "statistics are not served here")
-		return
-	}
-	snap, err := s.cfg.View.Snapshot(r.Context())
-	if err != nil {
-		s.cfg.Log.Error("snapshot", "err", err)
-		httpx.WriteError(w, http.StatusServiceUnavailable, "statistics unavailable: Redis did not answer")
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, snap)
-}
-
-type splitBody struct {
-	Weights split.Weights `json:"weights"`
-}
-
-func (s *Server) handleGetSplit(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: s.cfg.Splitter.Weights()})
-}
-
-func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err != nil {
-		httpx.WriteError(w, http.StatusRequestEntityTooLarge, "split body too large")
-		return
-	}
-	weights, err := split.ParseJSON(body, s.routeNames())
-	if err != nil {
-		httpx.WriteError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	old := s.cfg.Splitter.Weights()
-	s.cfg.Splitter.Set(weights)
-	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "remote", r.RemoteAddr, "user_agent", r.UserAgent())
-	if s.cfg.View != nil {
-		if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
-			s.cfg.Log.Warn("publish split", "err", err)
-		}
-	}
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights})
-}
-
-// routeNames are the routes this ingest can deliver to.
-func (s *Server) routeNames() []string {
+// RouteNames are the routes this ingest can deliver to, in route.All order.
+func (s *Server) RouteNames() []string {
 	var names []string
 	for _, n := range route.All {
 		if s.cfg.Routes[n] != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vacunometro/vacunometro/internal/api"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/metrics"
@@ -59,11 +60,14 @@ func newIngest(t *testing.T, faults string, w split.Weights) *ingestHarness {
 	}
 	s := split.New(w)
 	mux := http.NewServeMux()
-	ingest.New(ingest.Config{
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ing := ingest.New(ingest.Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-		Routes:  routes, Splitter: s, AdminToken: testToken, Failover: true,
-		Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Register(mux)
+		Routes:  routes, Splitter: s, Failover: true,
+		Metrics: m, Log: log,
+	})
+	ing.Register(mux)
+	(&api.Split{Splitter: s, Routes: ing.RouteNames(), AdminToken: testToken, Metrics: m, Log: log}).Register(mux)
 	mux.Handle("GET /metrics", m.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -1,0 +1,82 @@
+// Package api provides the HTTP endpoints that sit beside the ingest: the
+// statistics snapshot (GET /api/stats) and the split (GET /api/split, and
+// PUT /api/split behind the admin token). The ingest itself only takes
+// records; these read the view and change the splitter it shares.
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/vacunometro/vacunometro/internal/httpx"
+	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/split"
+)
+
+// Snapshotter gives the current statistics (stats.View does).
+type Snapshotter[S any] interface {
+	Snapshot(ctx context.Context) (S, error)
+}
+
+// Stats serves the statistics snapshot (GET /api/stats).
+func Stats[S any](view Snapshotter[S], log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap, err := view.Snapshot(r.Context())
+		if err != nil {
+			log.Error("snapshot", "err", err)
+			httpx.WriteError(w, http.StatusServiceUnavailable, "statistics unavailable: Redis did not answer")
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, snap)
+	}
+}
+
+// Split serves the split of one ingest.
+type Split struct {
+	Splitter   *split.Splitter
+	Routes     []string // the routes that may get weight (those this ingest can deliver to)
+	AdminToken string   // PUT needs it as a bearer token
+	// Publish, when set, announces a new split (to the dashboard); its
+	// error is logged, the change stands.
+	Publish func(context.Context, map[string]int) error
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+}
+
+type splitBody struct {
+	Weights split.Weights `json:"weights"`
+}
+
+// Register adds GET and PUT /api/split to mux.
+func (s *Split) Register(mux *http.ServeMux) {
+	mux.Handle("GET /api/split", httpx.Instrument(s.Metrics, "split", http.HandlerFunc(s.get)))
+	mux.Handle("PUT /api/split", httpx.Instrument(s.Metrics, "split", httpx.RequireAdmin(s.AdminToken, s.Log, s.put)))
+}
+
+func (s *Split) get(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: s.Splitter.Weights()})
+}
+
+func (s *Split) put(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, "split body too large")
+		return
+	}
+	weights, err := split.ParseJSON(body, s.Routes)
+	if err != nil {
+		httpx.WriteError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	old := s.Splitter.Weights()
+	s.Splitter.Set(weights)
+	s.Log.Info("split changed", "from", old.String(), "to", weights.String(), "remote", r.RemoteAddr, "user_agent", r.UserAgent())
+	if s.Publish != nil {
+		if err := s.Publish(r.Context(), weights); err != nil {
+			s.Log.Warn("publish split", "err", err)
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights})
+}
