@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/vacunometro/vacunometro/internal/realtime"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
@@ -19,17 +21,10 @@ type realtimeTier struct {
 func buildRealtime(ctx context.Context, c *clients) (*realtimeTier, error) {
 	view := c.statsView()
 	hub, err := realtime.New(realtime.Config{
-		Source: func(ctx context.Context) ([]byte, error) {
-			s, err := view.Snapshot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(s)
-		},
+		Source:         snapshotSource(view.Snapshot),
 		Redis:          c.rdb,
-		Channel:        stats.ChangedChannel,
+		Channel:        schema.ChangedChannel,
 		AllowedOrigins: c.set.origins(),
-		Unchanged:      realtime.IgnoreKeys("generated_at"),
 		Logger:         c.log.With("part", "realtime"),
 		Registerer:     c.m.Registry,
 	})
@@ -51,4 +46,26 @@ func buildRealtime(ctx context.Context, c *clients) (*realtimeTier, error) {
 func (t *realtimeTier) register(mux *http.ServeMux, c *clients) {
 	mux.Handle("GET /ws", t.hub)
 	c.registerStats(mux)
+}
+
+// snapshotSource hands the hub the view's snapshot as the dashboard reads
+// it, and as its key the same snapshot without its generation time (which
+// changes on every read): equal keys, same data.
+func snapshotSource(read func(context.Context) (*stats.Snapshot, error)) realtime.Source {
+	return func(ctx context.Context) (realtime.Snapshot, error) {
+		s, err := read(ctx)
+		if err != nil {
+			return realtime.Snapshot{}, err
+		}
+		data, err := json.Marshal(s)
+		if err != nil {
+			return realtime.Snapshot{}, err
+		}
+		s.GeneratedAt = time.Time{}
+		key, err := json.Marshal(s)
+		if err != nil {
+			return realtime.Snapshot{}, err
+		}
+		return realtime.Snapshot{Data: data, Key: key}, nil
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"log/slog"
 	"net"
@@ -63,9 +65,25 @@ func (s *memSource) set(seq int) {
 	s.cur.Store(&b)
 }
 
-func (s *memSource) source(context.Context) ([]byte, error) {
+func (s *memSource) source(context.Context) (Snapshot, error) {
 	s.calls.Add(1)
-	return *s.cur.Load(), nil
+	return Snapshot{Data: *s.cur.Load()}, nil
+}
+
+// sumOf is a counter's value summed over its labels.
+func sumOf(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	var n float64
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		n += pb.GetCounter().GetValue()
+	}
+	return n
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -273,12 +291,12 @@ func (r *redisServer) client(t *testing.T) *redis.Client {
 
 // redisSource reads the snapshot from a Redis key, as production does.
 func redisSource(c redis.UniversalClient, key string) Source {
-	return func(ctx context.Context) ([]byte, error) {
+	return func(ctx context.Context) (Snapshot, error) {
 		b, err := c.Get(ctx, key).Bytes()
 		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
+			return Snapshot{}, fmt.Errorf("get %s: %w", key, err)
 		}
-		return b, nil
+		return Snapshot{Data: b}, nil
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/split"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
@@ -176,7 +177,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	}
 
 	// Changes announced for the dashboard.
-	sub := rdb.Subscribe(t.Context(), ChangedChannel)
+	sub := rdb.Subscribe(t.Context(), schema.ChangedChannel)
 	defer sub.Close()
 	if _, err := sub.Receive(t.Context()); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	var notices atomic.Int64
 	go func() {
 		for m := range sub.Channel() {
-			if m.Payload == ChangedNotice {
+			if m.Payload == schema.RolloutNotice {
 				notices.Add(1)
 			}
 		}
@@ -200,9 +201,9 @@ func TestRolloutEndToEnd(t *testing.T) {
 		return startProc(t, rolloutEnv, append([]string{"rollout", "--target", base, "--interval", "1s", "--min-records", "10", "--max-inconclusive", "10"}, args...)...)
 	}
 	state := func() State {
-		raw, err := rdb.Get(context.Background(), StateKey).Bytes()
+		raw, err := rdb.Get(context.Background(), schema.RolloutKey).Bytes()
 		if err != nil {
-			t.Fatalf("GET %s: %v", StateKey, err)
+			t.Fatalf("GET %s: %v", schema.RolloutKey, err)
 		}
 		var s State
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -299,7 +300,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		t.Errorf("load: %d accepted, %d refused; want none refused (failover covers the faulty route)", ok, refused)
 	}
 	if n := notices.Load(); n < 6 {
-		t.Errorf("%d rollout notices on %s, want one per state written", n, ChangedChannel)
+		t.Errorf("%d rollout notices on %s, want one per state written", n, schema.ChangedChannel)
 	}
 }
 
