@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -11,12 +10,11 @@ import (
 // client is one WebSocket connection: a reader goroutine that only watches
 // for pongs and close frames, and a writer (the ServeHTTP goroutine).
 type client struct {
-	hub      *Hub
-	conn     *websocket.Conn
-	send     chan *frame
-	done     chan struct{} // closed when the reader ends
-	readErr  error
-	doneOnce sync.Once
+	hub     *Hub
+	conn    *websocket.Conn
+	send    chan *frame
+	done    chan struct{} // closed when the reader ends
+	readErr error
 }
 
 // enqueue queues f, skipping the oldest queued frame when the queue is full.

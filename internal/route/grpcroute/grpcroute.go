@@ -5,7 +5,6 @@ package grpcroute
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -119,7 +118,7 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 	c := &Client{conn: conn, rpc: pb.NewRecordSinkClient(conn)}
 	c.Batched = route.NewBatched(route.GRPC, c.send, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second},
 		func() error {
-			if err := conn.Close(); err != nil && !errors.Is(err, grpc.ErrClientConnClosing) {
+			if err := conn.Close(); err != nil && status.Code(err) != codes.Canceled { // closed already
 				return fmt.Errorf("grpc route: close: %w", err)
 			}
 			return nil
