@@ -7,33 +7,26 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/backoff"
 )
 
 // subscribe keeps a subscription to the change channel, re-subscribing with
 // back-off, until ctx ends.
 func (h *Hub) subscribe(ctx context.Context) {
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
-	backoff := minBackoff
+	pause := &backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 	for ctx.Err() == nil {
-		err := h.subscribeOnce(ctx, func() { backoff = minBackoff })
+		err := h.subscribeOnce(ctx, pause.Reset)
 		h.subscribedOK.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
-		h.log.Warn("realtime: redis subscription lost; retrying", "channel", h.cfg.Channel, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		d := pause.Next()
+		h.log.Warn("realtime: redis subscription lost; retrying", "channel", h.cfg.Channel, "err", err, "retry_in", d)
+		if !backoff.Sleep(ctx, d) {
 			return
-		case <-time.After(jitter(backoff)):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
-}
-
-func jitter(d time.Duration) time.Duration {
-	// +-20% spread without global random state: derive it from the clock.
-	n := time.Now().UnixNano()
-	return d*8/10 + time.Duration(n%int64(d*4/10+1))
 }
 
 // subscribeOnce subscribes, pushes a fresh snapshot once the subscription is

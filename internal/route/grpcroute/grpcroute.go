@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	retry "github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -128,7 +129,7 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 
 func (c *Client) send(ctx context.Context, recs []record.Record) error {
 	req := &pb.DeliverRequest{Batch: record.BatchToProto(recs)}
-	backoff := 20 * time.Millisecond
+	pause := retry.New(20*time.Millisecond, time.Second)
 	for {
 		// WaitForReady: while the server restarts, wait for it (up to the
 		// flush timeout) rather than failing at once. A call cut off by a
@@ -144,13 +145,8 @@ func (c *Client) send(ctx context.Context, recs []record.Record) error {
 		case s.Code() != codes.Unavailable || ctx.Err() != nil:
 			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.Wait(ctx) {
 			return err
-		case <-t.C:
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
