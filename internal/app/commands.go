@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,8 +163,8 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if which != route.Redis && which != route.PubSub {
-		return usageError("unknown worker %q: worker redis | worker pubsub", which)
+	if !slices.Contains(queueWorkers(), which) {
+		return usageError("unknown worker %q: worker %s", which, strings.Join(queueWorkers(), " | worker "))
 	}
 	log := newLogger(set, stderr).With("part", "worker-"+which)
 	c := newClients(set, log)

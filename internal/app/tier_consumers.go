@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
-	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
-	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 )
 
 // consumerOptions configure the consumers tier.
@@ -42,20 +41,18 @@ func buildConsumers(ctx context.Context, c *clients, o consumerOptions) (*consum
 	c.openSink()
 	c.registerRedisLag()
 	var runs []func(context.Context) error
-	for _, which := range o.workers {
-		switch which {
-		case route.Redis:
-			w := redisroute.NewWorker(c.rdb, c.sink, c.cat, c.m, c.log, redisroute.WorkerOptions{Consumer: o.consumer, ClaimIdle: o.claimIdle, Tracer: c.tr})
-			runs = append(runs, w.Run)
-		case route.PubSub:
-			if c.ps == nil {
-				return nil, fmt.Errorf("the pubsub worker needs PUBSUB_PROJECT")
-			}
-			w := pubsubroute.NewWorker(c.ps, c.sink, c.cat, c.m, c.log, pubsubroute.WorkerOptions{Subscription: c.set.PubSubSub, Streams: o.streams, Tracer: c.tr})
-			runs = append(runs, w.Run)
-		default:
-			return nil, usageError("unknown worker %q: worker redis | worker pubsub", which)
+	for _, k := range routeKinds() {
+		if k.worker == nil || !slices.Contains(o.workers, k.name) {
+			continue
 		}
+		run, err := k.worker(c, o)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, run)
+	}
+	if len(runs) < len(o.workers) {
+		return nil, usageError("unknown worker in %v: worker %s", o.workers, strings.Join(queueWorkers(), " | worker "))
 	}
 	t := &consumerTier{}
 	errc := make(chan error, len(runs)+1)

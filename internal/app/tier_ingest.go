@@ -11,9 +11,6 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/fault"
-	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
-	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
-	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/split"
 )
 
@@ -33,29 +30,26 @@ type ingestTier struct {
 	split    *api.Split
 }
 
-// buildIngest makes a producer for each route whose client is open (grpc
-// always, redis with Redis, pubsub with Pub/Sub), applies FAULTS, parses
+// buildIngest makes a producer for each route (routes.go) whose client is
+// open (grpc always, redis with Redis, pubsub with Pub/Sub), applies FAULTS, parses
 // SPLIT over those routes and announces it on the view when Redis is
 // there. The routes are flushed and closed in the flushProducers phase.
 func buildIngest(ctx context.Context, c *clients, o ingestOptions) (*ingestTier, error) {
 	routes := map[string]route.Route{}
-	gc, err := grpcroute.Dial(o.grpcAddr, grpcroute.Options{})
-	if err != nil {
-		return nil, err
-	}
-	routes[route.GRPC] = gc
-	if c.rdb != nil {
-		routes[route.Redis] = redisroute.NewProducer(c.rdb, redisroute.ProducerOptions{})
-		c.registerRedisLag()
-	}
-	if c.ps != nil {
-		routes[route.PubSub] = pubsubroute.NewPublisher(c.ps, pubsubroute.PublisherOptions{Topic: c.set.PubSubTopic})
-	}
 	c.onClose(flushProducers, func() {
 		for _, r := range routes {
 			_ = r.Close()
 		}
 	})
+	for _, k := range routeKinds() {
+		r, err := k.producer(c, o)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			routes[k.name] = r
+		}
+	}
 	if c.set.Faults != "" {
 		if err := fault.Apply(routes, c.set.Faults, c.log); err != nil {
 			return nil, usageError("%v", err)

@@ -66,7 +66,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		return err
 	}
 
-	cons, err := buildConsumers(ctx, c, consumerOptions{grpcListen: *grpcAddr, workers: []string{route.Redis, route.PubSub}, grace: sf.grace})
+	cons, err := buildConsumers(ctx, c, consumerOptions{grpcListen: *grpcAddr, workers: queueWorkers(), grace: sf.grace})
 	if err != nil {
 		return err
 	}
