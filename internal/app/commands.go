@@ -177,7 +177,9 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	}
 	mux := http.NewServeMux()
 	c.registerHealth(mux)
-	herr, waitHealth := serveHealth(ctx, c, mux, *healthAddr, 5*time.Second)
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	herr, waitHealth := serveHealth(hctx, c, mux, *healthAddr, 5*time.Second)
 	go func() {
 		if err := <-herr; err != nil {
 			log.Error("health server", "err", err)
@@ -185,6 +187,7 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	}()
 	log.Info("worker running", "route", which)
 	err = t.wait(ctx)
+	stopHealth() // also when the worker ended on its own
 	waitHealth()
 	return err
 }
