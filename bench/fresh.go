@@ -111,12 +111,11 @@ func (w *wsWatcher) close() []frame {
 // acks records, in the order the 202s arrived, when each came and how many
 // records had been accepted by then.
 type acks struct {
-	mu   sync.Mutex
-	at   []time.Time
-	cum  []int64
-	ids  map[string]time.Time
-	n    int64
-	keep bool
+	mu  sync.Mutex
+	at  []time.Time
+	cum []int64
+	ids map[string]time.Time
+	n   int64
 }
 
 func newAcks() *acks { return &acks{ids: map[string]time.Time{}} }

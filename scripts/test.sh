@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of vacunometro against the real services (what `make test`
-# runs, and .ci/run after installing what it needs):
-#   - Go: vet, gofmt, unit and integration tests (redis-server per test, FerretDB, the Pub/Sub emulator)
-#   - the deployment checks (deploy/check), the dashboard's unit and browser tests
+# runs, and .ci/run):
+#   - first scripts/setup.sh: installs what is missing, or stops naming it
+#   - Go: gofmt, vet, staticcheck, unit and integration tests (redis-server per test, FerretDB, the
+#     Pub/Sub emulator)
+#   - the deployment checks (deploy/check), the dashboard's lint, unit and browser tests, Locust
 # It starts the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set and stops it at the end.
+# With everything installed, a missing service fails its tests instead of skipping them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 GO=${GO:-go}
+./scripts/setup.sh || exit 1
+export PATH="$($GO env GOPATH)/bin:$PATH" VAC_REQUIRE_SERVICES=1
 passed=0; failed=0; failures=()
 step() { # step NAME CMD...: run a suite, count it
 	local name=$1; shift
@@ -42,13 +47,12 @@ if [[ -z "${PUBSUB_EMULATOR_HOST:-}" ]]; then
 		else
 			echo "the Pub/Sub emulator did not start; see ${TMPDIR:-/tmp}/vacunometro-pubsub-emulator.log"
 		fi
-	else
-		echo "gcloud not found: Pub/Sub tests will skip (or fail under CI)"
 	fi
 fi
 
 step "gofmt" bash -c '[[ -z "$(git ls-files "*.go" | xargs gofmt -l | tee /dev/stderr)" ]]'
 step "go vet" $GO vet ./...
+step "staticcheck" make -s lint-go
 step "go build" make -s build
 step "go test" $GO test -count=1 -timeout 20m ./...
 
@@ -56,16 +60,14 @@ if [[ -x deploy/check/run.sh ]]; then
 	step "deployment checks" deploy/check/run.sh
 fi
 if [[ -f webapp/package.json ]]; then
-	if [[ ! -d webapp/node_modules ]]; then (cd webapp && npm ci --no-audit --no-fund); fi
+	step "webapp lint (oxlint)" bash -c 'cd webapp && npm run lint --silent'
 	step "webapp unit tests" bash -c 'cd webapp && npm test --silent'
 	step "webapp build" bash -c 'cd webapp && npm run build --silent'
 	if grep -q '"e2e"' webapp/package.json; then
 		step "dashboard in Chromium" bash -c "cd webapp && VAC_BIN=$ROOT/bin/vacunometro npm run e2e --silent"
 	fi
 fi
-if command -v locust >/dev/null || [[ -n "${CI:-}" ]]; then
-	step "load (Locust, 30 s)" env DURATION="${LOAD_DURATION:-30s}" ./scripts/load.sh
-fi
+step "load (Locust, 30 s)" env DURATION="${LOAD_DURATION:-30s}" ./scripts/load.sh
 if [[ -n "${CI:-}" || -n "${VAC_FUZZ:-}" ]]; then
 	# A short fuzz run of each target; what they find lands in testdata/fuzz (commit it).
 	step "fuzz record decoder (20 s)" $GO test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./internal/record/

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -191,8 +192,10 @@ func runServer(o options) error {
 		}
 	}()
 
+	reg := prometheus.NewRegistry()
 	hub, err := realtime.New(realtime.Config{
-		Source:       func(context.Context) ([]byte, error) { return *cur.Load(), nil },
+		Source:       func(context.Context) (realtime.Snapshot, error) { return realtime.Snapshot{Data: *cur.Load()}, nil },
+		Registerer:   reg,
 		Redis:        rc,
 		MaxConns:     20000,
 		MaxPerSecond: o.maxPerSecond,
@@ -224,7 +227,7 @@ func runServer(o options) error {
 
 	var results []level
 	for _, n := range levels {
-		r, err := runLevel(ctx, o, self, url, n, hub, &seq)
+		r, err := runLevel(ctx, o, self, url, n, hub, reg, &seq)
 		if err != nil {
 			return fmt.Errorf("%d clients: %w", n, err)
 		}
@@ -275,7 +278,7 @@ func numCPU() int {
 	return bytes.Count(b, []byte("\nprocessor")) + 1
 }
 
-func runLevel(ctx context.Context, o options, self, url string, n int, hub *realtime.Hub, seq *atomic.Int64) (level, error) {
+func runLevel(ctx context.Context, o options, self, url string, n int, hub *realtime.Hub, reg *prometheus.Registry, seq *atomic.Int64) (level, error) {
 	r := level{clients: n}
 	fmt.Printf("[%d clients] starting the client process\n", n)
 	cmd := exec.CommandContext(ctx, self, "-clients-mode", "-url", url, "-n", strconv.Itoa(n),
@@ -325,7 +328,7 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 		defer pprof.StopCPUProfile()
 	}
 	busy0, idle0 := machineTicks()
-	cpu0, st0, seq0, t0 := cpuTicks("self"), hub.Stats(), seq.Load(), time.Now()
+	cpu0, st0, seq0, t0 := cpuTicks("self"), hubCounters(reg), seq.Load(), time.Now()
 	ccpu0 := cpuTicks(strconv.Itoa(cmd.Process.Pid))
 	if _, err := io.WriteString(stdin, "GO\n"); err != nil {
 		return r, err
@@ -339,7 +342,7 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 			case <-done:
 				return
 			case <-progress.C:
-				st := hub.Stats()
+				st := hubCounters(reg)
 				el := time.Since(t0).Seconds()
 				fmt.Printf("[%d clients] %4.1fs: %d clients, %.0f frames/s sent, %d skipped, %d dropped\n",
 					n, el, st.Clients, float64(st.MessagesSent-st0.MessagesSent)/el,
@@ -353,7 +356,7 @@ func runLevel(ctx context.Context, o options, self, url string, n int, hub *real
 		return r, err
 	}
 	ccpu1 := cpuTicks(strconv.Itoa(cmd.Process.Pid))
-	cpu1, st1, seq1, t1 := cpuTicks("self"), hub.Stats(), seq.Load(), time.Now()
+	cpu1, st1, seq1, t1 := cpuTicks("self"), hubCounters(reg), seq.Load(), time.Now()
 	busy1, idle1 := machineTicks()
 	_ = stdin.Close()
 	if err := cmd.Wait(); err != nil {
@@ -679,4 +682,37 @@ func parseHead(b []byte) (seq, at int64, ok bool) {
 	}
 	at, err = strconv.ParseInt(string(b[:j]), 10, 64)
 	return seq, at, err == nil
+}
+
+// hubStats are the hub's counters, read from its metrics.
+type hubStats struct {
+	Clients                                              int
+	Broadcasts, MessagesSent, FramesSkipped, ClientsDrop uint64
+}
+
+func hubCounters(reg *prometheus.Registry) hubStats {
+	var st hubStats
+	mfs, err := reg.Gather()
+	if err != nil {
+		return st
+	}
+	for _, mf := range mfs {
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		switch mf.GetName() {
+		case "vacunometro_realtime_clients":
+			st.Clients = int(sum)
+		case "vacunometro_realtime_broadcasts_total":
+			st.Broadcasts = uint64(sum)
+		case "vacunometro_realtime_messages_sent_total":
+			st.MessagesSent = uint64(sum)
+		case "vacunometro_realtime_frames_skipped_total":
+			st.FramesSkipped = uint64(sum)
+		case "vacunometro_realtime_clients_dropped_total":
+			st.ClientsDrop = uint64(sum)
+		}
+	}
+	return st
 }

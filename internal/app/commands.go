@@ -3,25 +3,21 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/httpx"
-	"github.com/vacunometro/vacunometro/internal/ingest"
-	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/route/fault"
-	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
-	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
-	"github.com/vacunometro/vacunometro/internal/route/redisroute"
-	"github.com/vacunometro/vacunometro/internal/split"
 )
+
+// The commands that run one tier each. Each opens its clients, builds its
+// tier (tier_*.go), serves, and closes in the order of lifecycle.go.
 
 func ignoreCanceled(err error) error {
 	if errors.Is(err, context.Canceled) {
@@ -42,7 +38,7 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "ingest")
-	h, closeAll, err := buildIngest(ctx, set, log, *maxRecords)
+	h, closeAll, err := ingestProcess(ctx, set, log, *maxRecords)
 	if err != nil {
 		return err
 	}
@@ -57,70 +53,72 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 // health, metrics) and a function that flushes and closes its clients. The
 // Cloud Run function in functions/ingest serves it.
 func BuildIngest(ctx context.Context, env Env, log *slog.Logger) (http.Handler, func(), error) {
-	return buildIngest(ctx, loadSettings(env), log, 1000)
+	return ingestProcess(ctx, loadSettings(env), log, 1000)
 }
 
-func buildIngest(ctx context.Context, set Settings, log *slog.Logger, maxRecords int) (http.Handler, func(), error) {
-	p := newParts(set, log)
-	fail := func(err error) (http.Handler, func(), error) { p.close(); return nil, nil, err }
-	if err := p.setupTracing(ctx, "vacunometro-ingest"); err != nil {
+// ingestProcess: Redis and Pub/Sub only when configured (their routes
+// exist only then).
+func ingestProcess(ctx context.Context, set Settings, log *slog.Logger, maxRecords int) (http.Handler, func(), error) {
+	c := newClients(set, log)
+	fail := func(err error) (http.Handler, func(), error) { c.close(); return nil, nil, err }
+	if err := c.setupTracing(ctx, "vacunometro-ingest"); err != nil {
 		return fail(err)
 	}
-	routes := map[string]route.Route{}
-	c, err := grpcroute.Dial(set.GRPCAddress, grpcroute.Options{})
-	if err != nil {
-		return fail(err)
-	}
-	routes[route.GRPC] = c
 	if set.RedisURL != "" {
-		if err := p.openRedis(ctx, set.RedisURL); err != nil {
+		if err := c.openRedis(ctx, set.RedisURL); err != nil {
 			return fail(err)
 		}
-		routes[route.Redis] = redisroute.NewProducer(p.rdb, redisroute.ProducerOptions{})
 	}
 	if set.PubSubProject != "" {
-		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
+		if err := c.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
 			return fail(err)
 		}
-		routes[route.PubSub] = pubsubroute.NewPublisher(p.ps, pubsubroute.PublisherOptions{Topic: set.PubSubTopic})
 	}
-	p.onClose(func() {
-		for _, r := range routes {
-			_ = r.Close()
-		}
-	})
-	if set.Faults != "" {
-		if err := fault.Apply(routes, set.Faults, log); err != nil {
-			return fail(usageError("%v", err))
-		}
-	}
-	var names []string
-	for _, n := range route.All {
-		if routes[n] != nil {
-			names = append(names, n)
-		}
-	}
-	weights, err := split.Parse(set.Split, names)
+	in, err := buildIngest(ctx, c, ingestOptions{grpcAddr: set.GRPCAddress, maxRecords: maxRecords})
 	if err != nil {
-		return fail(usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", ")))
-	}
-	splitter := split.New(weights)
-	var shared *split.Shared
-	if p.rdb != nil {
-		followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
-		p.onClose(stopFollow)
-		shared = startSharedSplit(ctx, followCtx, p, splitter, weights, names, true, log)
+		return fail(err)
 	}
 	mux := http.NewServeMux()
-	ingest.New(ingest.Config{
-		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}, MaxRecords: maxRecords},
-		Routes:   routes,
-		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
-		Metrics: p.m, Log: log, Tracer: p.tr,
-	}).Register(mux)
-	p.health(mux)
-	p.publicAPI(mux)
-	return mux, p.close, nil
+	in.register(mux)
+	c.registerStats(mux)
+	c.registerHealth(mux)
+	c.publicAPI(mux)
+	return mux, c.close, nil
+}
+
+// consumerProcess opens what a consumer needs (tracing, MongoDB, Redis,
+// and Pub/Sub when withPubSub) and builds the consumers tier.
+func consumerProcess(ctx context.Context, c *clients, service string, withPubSub bool, o consumerOptions) (*consumerTier, error) {
+	if err := c.setupTracing(ctx, service); err != nil {
+		return nil, err
+	}
+	if err := c.openStore(ctx, c.set.MongoURI); err != nil {
+		return nil, err
+	}
+	if err := c.openRedis(ctx, c.set.RedisURL); err != nil {
+		return nil, err
+	}
+	if withPubSub {
+		if err := c.openPubSub(ctx, "", c.set.PubSubEmulator != ""); err != nil {
+			return nil, err
+		}
+	}
+	return buildConsumers(ctx, c, o)
+}
+
+// serveHealth serves mux on addr until ctx ends, in the background; the
+// returned wait blocks until it has stopped.
+func serveHealth(ctx context.Context, c *clients, mux *http.ServeMux, addr string, grace time.Duration) (errc <-chan error, wait func()) {
+	ch := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := httpx.Serve(ctx, httpx.NewServer(mux, c.log, httpx.ServerOptions{}), addr, grace, nil); err != nil {
+			ch <- err
+		}
+	}()
+	return ch, wg.Wait
 }
 
 // runGRPCServer: the gRPC route's server (GKE).
@@ -133,55 +131,27 @@ func runGRPCServer(ctx context.Context, set Settings, args []string, stderr *os.
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "grpc-server")
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.setupTracing(ctx, "vacunometro-grpc-server"); err != nil {
-		return err
-	}
-	if err := p.openStore(ctx, set.MongoURI); err != nil {
-		return err
-	}
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
-		return err
-	}
-	if err := p.openSink(ctx); err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", *addr)
+	c := newClients(set, log)
+	defer c.close()
+	t, err := consumerProcess(ctx, c, "vacunometro-grpc-server", false, consumerOptions{grpcListen: *addr, grace: *grace})
 	if err != nil {
-		return fmt.Errorf("grpc listen %s: %w", *addr, err)
+		return err
 	}
-	gsvc := grpcroute.NewServer(p.sink, p.cat, log)
-	gsvc.Tracer = p.tr
-	gs := grpcroute.NewGRPCServer(gsvc)
-	errc := make(chan error, 2)
-	go func() { errc <- gs.Serve(lis) }()
-	log.Info("grpc server listening", "addr", lis.Addr().String())
+	log.Info("grpc server listening", "addr", t.grpcAddr.String())
 	mux := http.NewServeMux()
-	p.health(mux)
-	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
-	mux.HandleFunc("GET /api/admin/rebuild", p.rebuildHandler())
+	c.registerHealth(mux)
+	c.registerViewAdmin(mux)
 	hctx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
-	go func() {
-		errc <- httpx.Serve(hctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), *healthAddr, *grace, nil)
-	}()
+	herr, _ := serveHealth(hctx, c, mux, *healthAddr, *grace)
+	done := make(chan error, 1)
+	go func() { done <- t.wait(ctx) }()
 	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			gs.Stop()
-			return err
-		}
+	case err := <-herr:
+		return ignoreCanceled(err)
+	case err := <-done:
+		return err
 	}
-	done := make(chan struct{})
-	go func() { gs.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(*grace):
-		gs.Stop()
-	}
-	return nil
 }
 
 // runWorker: a route's consumer (GKE).
@@ -194,50 +164,33 @@ func runWorker(ctx context.Context, set Settings, which string, args []string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if which != route.Redis && which != route.PubSub {
-		return usageError("unknown worker %q: worker redis | worker pubsub", which)
+	if !slices.Contains(queueWorkers(), which) {
+		return usageError("unknown worker %q: worker %s", which, strings.Join(queueWorkers(), " | worker "))
 	}
 	log := newLogger(set, stderr).With("part", "worker-"+which)
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.setupTracing(ctx, "vacunometro-worker-"+which); err != nil {
+	c := newClients(set, log)
+	defer c.close()
+	t, err := consumerProcess(ctx, c, "vacunometro-worker-"+which, which == route.PubSub, consumerOptions{
+		workers: []string{which}, consumer: *consumer, claimIdle: *claimIdle, streams: *streams,
+	})
+	if err != nil {
 		return err
-	}
-	if err := p.openStore(ctx, set.MongoURI); err != nil {
-		return err
-	}
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
-		return err
-	}
-	if err := p.openSink(ctx); err != nil {
-		return err
-	}
-	var run func(context.Context) error
-	switch which {
-	case route.Redis:
-		w := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Consumer: *consumer, ClaimIdle: *claimIdle, Tracer: p.tr})
-		run = w.Run
-	case route.PubSub:
-		if err := p.openPubSub(ctx, "", set.PubSubEmulator != ""); err != nil {
-			return err
-		}
-		w := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: set.PubSubSub, Streams: *streams, Tracer: p.tr})
-		run = w.Run
 	}
 	mux := http.NewServeMux()
-	p.health(mux)
-	var wg sync.WaitGroup
-	wg.Add(1)
+	c.registerHealth(mux)
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	herr, waitHealth := serveHealth(hctx, c, mux, *healthAddr, 5*time.Second)
 	go func() {
-		defer wg.Done()
-		if err := httpx.Serve(ctx, httpx.NewServer(mux, log, httpx.ServerOptions{}), *healthAddr, 5*time.Second, nil); err != nil {
+		if err := <-herr; err != nil {
 			log.Error("health server", "err", err)
 		}
 	}()
 	log.Info("worker running", "route", which)
-	err := run(ctx)
-	wg.Wait()
-	return ignoreCanceled(err)
+	err = t.wait(ctx)
+	stopHealth() // also when the worker ended on its own
+	waitHealth()
+	return err
 }
 
 // runRealtime: the WebSocket tier (Cloud Run), with /api/stats and the dashboard.
@@ -250,7 +203,7 @@ func runRealtime(ctx context.Context, set Settings, args []string, stderr *os.Fi
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "realtime")
-	h, closeAll, err := buildRealtime(ctx, set, log)
+	h, closeAll, err := realtimeProcess(ctx, set, log)
 	if err != nil {
 		return err
 	}
@@ -264,34 +217,24 @@ func runRealtime(ctx context.Context, set Settings, args []string, stderr *os.Fi
 // dashboard, health, metrics) and a function that closes it. The Cloud Run
 // function in functions/realtime serves it.
 func BuildRealtime(ctx context.Context, env Env, log *slog.Logger) (http.Handler, func(), error) {
-	return buildRealtime(ctx, loadSettings(env), log)
+	return realtimeProcess(ctx, loadSettings(env), log)
 }
 
-func buildRealtime(ctx context.Context, set Settings, log *slog.Logger) (http.Handler, func(), error) {
-	p := newParts(set, log)
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
-		p.close()
+func realtimeProcess(ctx context.Context, set Settings, log *slog.Logger) (http.Handler, func(), error) {
+	c := newClients(set, log)
+	if err := c.openRedis(ctx, set.RedisURL); err != nil {
+		c.close()
 		return nil, nil, err
 	}
-	hub, err := p.newHub()
+	rt, err := buildRealtime(ctx, c)
 	if err != nil {
-		p.close()
+		c.close()
 		return nil, nil, err
 	}
-	hctx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(hctx) }()
-	p.onClose(func() {
-		_ = hub.Close()
-		stopHub()
-		<-done
-	})
 	mux := http.NewServeMux()
-	ing := ingest.New(ingest.Config{View: p.view, Metrics: p.m, Log: log, Splitter: split.New(split.Weights{})})
-	mux.Handle("GET /api/stats", httpx.Instrument(p.m, "stats", http.HandlerFunc(ing.HandleStats)))
-	mux.Handle("GET /ws", hub)
-	p.health(mux)
-	p.publicAPI(mux)
+	rt.register(mux, c)
+	c.registerHealth(mux)
+	c.publicAPI(mux)
 	mux.Handle("GET /", webHandler(set.WebDir))
-	return mux, p.close, nil
+	return mux, c.close, nil
 }

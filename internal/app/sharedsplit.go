@@ -19,9 +19,9 @@ import (
 // at run time; the configured weights are published only when none is
 // shared yet. Without adopt (`up`, one process), the configured weights
 // are published as the next version.
-func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Splitter, weights split.Weights, known []string, adopt bool, log *slog.Logger) *split.Shared {
+func startSharedSplit(ctx, follow context.Context, c *clients, splitter *split.Splitter, weights split.Weights, known []string, adopt bool, log *slog.Logger) *split.Shared {
 	// The group: instances configured alike share a split.
-	shared := split.NewShared(p.rdb, stats.ChangedChannel, "split", weights.String())
+	shared := split.NewShared(c.rdb, stats.ChangedChannel, "split", weights.String())
 	if adopt {
 		ok, err := shared.Adopt(ctx, splitter, known)
 		if err != nil {
@@ -45,9 +45,9 @@ func startSharedSplit(ctx, follow context.Context, p *parts, splitter *split.Spl
 
 // idClaims returns the check for client ids reused with other data, kept in
 // Redis (none without Redis).
-func idClaims(p *parts) ingest.IDClaims {
-	if p.rdb == nil {
+func idClaims(c *clients) ingest.IDClaims {
+	if c.rdb == nil {
 		return nil
 	}
-	return ingest.NewRedisIDClaims(p.rdb, 0)
+	return ingest.NewRedisIDClaims(c.rdb, 0)
 }

@@ -4,45 +4,39 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
 	"github.com/vacunometro/vacunometro/internal/httpx"
-	"github.com/vacunometro/vacunometro/internal/ingest"
-	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/route/fault"
-	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
-	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/split"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
 
+// runUp: every tier in one process, over the real services or embedded
+// ones. It composes the same builders as the one-tier commands.
 func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.File) error {
 	fs := newFlagSet("up", stderr)
 	var sf serverFlags
 	sf.register(fs, set.defaultAddr("8080"))
 	data := fs.String("data", ".vacunometro", "data directory of the embedded services (kept across restarts)")
-	splitFlag := fs.String("split", set.Split, "route weights, e.g. grpc=34,redis=33,pubsub=33 (SPLIT)")
-	web := fs.String("web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
+	fs.StringVar(&set.Split, "split", set.Split, "route weights, e.g. grpc=34,redis=33,pubsub=33 (SPLIT)")
+	fs.StringVar(&set.WebDir, "web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:0", "loopback address of the in-process gRPC server")
 	fs.StringVar(&set.Faults, "faults", set.Faults, "inject faults into routes, e.g. pubsub:error=0.3,latency=200ms (FAULTS; demos and tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger(set, stderr)
-	weights, err := split.Parse(*splitFlag, route.All)
-	if err != nil {
+	if _, err := split.Parse(set.Split, route.All); err != nil {
 		return usageError("%v", err)
 	}
 	// Everything `up` writes (MongoDB's SQLite files, Redis's append-only
@@ -56,180 +50,147 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if set.AdminToken == "" {
-		set.AdminToken, err = localAdminToken(*data)
+		tok, err := localAdminToken(*data)
 		if err != nil {
 			return err
 		}
+		set.AdminToken = tok
 	}
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.setupTracing(ctx, "vacunometro"); err != nil {
+	c := newClients(set, log)
+	defer c.close()
+	if err := c.setupTracing(ctx, "vacunometro"); err != nil {
 		return err
 	}
-
-	// The real services, or embedded ones.
-	mongoURI := set.MongoURI
-	if mongoURI == "" {
-		f, err := embedded.StartFerretDB(ctx, filepath.Join(*data, "mongo"), "127.0.0.1:0", log)
-		if err != nil {
-			return err
-		}
-		p.onClose(f.Stop)
-		mongoURI = f.URI
-		log.Info("embedded MongoDB: FerretDB on SQLite", "dir", filepath.Join(*data, "mongo"), "uri", mongoURI)
+	svc, err := startServices(ctx, c, *data)
+	if err != nil {
+		return err
 	}
-	redisURL := set.RedisURL
-	if redisURL == "" {
-		r, err := embedded.StartRedis(ctx, filepath.Join(*data, "redis"), log)
-		if err != nil {
-			return err
-		}
-		p.onClose(r.Stop)
-		redisURL = r.URL
-		// Other commands (rollout, rebuild) find the embedded Redis here.
-		if err := os.WriteFile(filepath.Join(*data, "redis-url"), []byte(redisURL+"\n"), 0o600); err != nil {
-			log.Warn("write the embedded Redis URL for other commands", "err", err)
-		}
-		log.Info("embedded Redis", "kind", r.Kind, "url", redisURL)
-	}
-	psAddr := ""
-	var pstest *embedded.PubSub
-	ensureTopology := true
-	switch {
-	case set.PubSubEmulator != "":
-		if p.set.PubSubProject == "" {
-			p.set.PubSubProject = "local"
-		}
-	case set.PubSubProject != "":
-		ensureTopology = false // Google Cloud: Terraform made them
-	default:
-		ps, err := embedded.StartPubSub()
-		if err != nil {
-			return err
-		}
-		p.onClose(ps.Stop)
-		pstest = ps
-		psAddr = ps.Addr
-		p.set.PubSubProject = "local"
-		log.Info("embedded Pub/Sub: pstest (in memory)", "addr", psAddr)
-	}
-
-	if err := p.openStore(ctx, mongoURI); err != nil {
+	if err := c.openStore(ctx, svc.mongoURI); err != nil {
 		return err
 	}
 	if set.MongoURI == "" {
-		if err := embedded.IndexIDs(ctx, filepath.Join(*data, "mongo"), p.set.MongoDatabase, store.Collection); err != nil {
+		if err := embedded.IndexIDs(ctx, filepath.Join(*data, "mongo"), set.MongoDatabase, store.Collection); err != nil {
 			return err
 		}
 	}
-	if err := p.openRedis(ctx, redisURL); err != nil {
+	if err := c.openRedis(ctx, svc.redisURL); err != nil {
 		return err
 	}
-	if err := p.openSink(ctx); err != nil {
-		return err
-	}
-	if err := p.openPubSub(ctx, psAddr, ensureTopology); err != nil {
+	if err := c.openPubSub(ctx, svc.pubsubAddr, svc.ensureTopology); err != nil {
 		return err
 	}
 
-	// Consumers: the gRPC server on loopback and both workers.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	var workers sync.WaitGroup
-	lis, err := net.Listen("tcp", *grpcAddr)
-	if err != nil {
-		stopWork()
-		return fmt.Errorf("grpc listen: %w", err)
-	}
-	gsvc := grpcroute.NewServer(p.sink, p.cat, log)
-	gsvc.Tracer = p.tr
-	gs := grpcroute.NewGRPCServer(gsvc)
-	go func() { _ = gs.Serve(lis) }()
-	redisWorker := redisroute.NewWorker(p.rdb, p.sink, p.cat, p.m, log, redisroute.WorkerOptions{Tracer: p.tr})
-	psWorker := pubsubroute.NewWorker(p.ps, p.sink, p.cat, p.m, log, pubsubroute.WorkerOptions{Subscription: p.set.PubSubSub, Tracer: p.tr})
-	workers.Add(2)
-	go func() { defer workers.Done(); _ = redisWorker.Run(workCtx) }()
-	go func() { defer workers.Done(); _ = psWorker.Run(workCtx) }()
-	// Stop consumers after the producers have flushed (closers run in reverse).
-	p.onClose(func() {
-		stopWork()
-		workers.Wait()
-		gs.GracefulStop()
-	})
-
-	// Before the consumers stop, let them drain what the queues hold, so that
-	// a graceful stop leaves nothing behind even in pstest's memory.
-	p.onClose(func() {
-		deadline := time.Now().Add(sf.grace)
-		for time.Now().Before(deadline) {
-			n, err := redisroute.Lag(context.Background(), p.rdb, redisroute.DefaultStream)
-			pending := 0
-			if pstest != nil {
-				pending = pstest.Pending()
-			}
-			if (err != nil || n == 0) && pending == 0 {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		log.Warn("queues not drained before the grace period ended; the redis stream keeps its entries")
-	})
-
-	// Producers: the routes of the split.
-	grpcClient, err := grpcroute.Dial(lis.Addr().String(), grpcroute.Options{})
+	cons, err := buildConsumers(ctx, c, consumerOptions{grpcListen: *grpcAddr, workers: queueWorkers(), grace: sf.grace})
 	if err != nil {
 		return err
 	}
-	routes := map[string]route.Route{
-		route.GRPC:   grpcClient,
-		route.Redis:  redisroute.NewProducer(p.rdb, redisroute.ProducerOptions{}),
-		route.PubSub: pubsubroute.NewPublisher(p.ps, pubsubroute.PublisherOptions{Topic: p.set.PubSubTopic}),
-	}
-	p.onClose(func() {
-		for _, r := range routes {
-			_ = r.Close()
-		}
-	})
-	if set.Faults != "" {
-		if err := fault.Apply(routes, set.Faults, log); err != nil {
-			return usageError("%v", err)
-		}
-	}
-
-	splitter := split.New(weights)
-	shared := startSharedSplit(ctx, workCtx, p, splitter, weights, route.All, false, log)
-	hub, err := p.newHub()
+	// Producers and consumers share this process: before the consumers
+	// stop, let them drain what the queues hold, so that a graceful stop
+	// leaves nothing behind even in pstest's memory.
+	c.onClose(drainConsumers, func() { drainQueues(c, svc.pstest, sf.grace) })
+	// One process: the configured split is published as the next version
+	// (not adopted from an earlier run).
+	in, err := buildIngest(ctx, c, ingestOptions{grpcAddr: cons.grpcAddr.String(), publishSplit: true})
 	if err != nil {
 		return err
 	}
-	go func() { _ = hub.Run(workCtx) }()
+	rt, err := buildRealtime(ctx, c)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
-	ingest.New(ingest.Config{
-		Decoder:  &record.Decoder{Catalog: p.cat, IDs: &record.IDGenerator{}},
-		Routes:   routes,
-		Splitter: splitter, Shared: shared, IDClaims: idClaims(p), View: p.view, AdminToken: set.AdminToken, Failover: true,
-		Metrics: p.m, Log: log, Tracer: p.tr,
-	}).Register(mux)
-	mux.Handle("GET /ws", hub)
-	mux.HandleFunc("POST /api/admin/rebuild", p.rebuildHandler())
-	mux.HandleFunc("GET /api/admin/rebuild", p.rebuildHandler())
-	p.health(mux)
-	p.publicAPI(mux)
-	mux.Handle("GET /", webHandler(*web))
+	in.register(mux)
+	rt.register(mux, c)
+	c.registerViewAdmin(mux)
+	c.registerHealth(mux)
+	c.publicAPI(mux)
+	mux.Handle("GET /", webHandler(set.WebDir))
 
 	srv := httpx.NewServer(mux, log, httpx.ServerOptions{})
 	err = httpx.Serve(ctx, srv, sf.addr, sf.grace, func(a net.Addr) {
 		url := "http://" + a.String()
-		log.Info("vacunometro is up", "url", url, "split", weights.String(), "data", *data)
+		log.Info("vacunometro is up", "url", url, "split", in.weights.String(), "data", *data)
 		fmt.Fprintf(stdout, "vacunometro is up: %s  (dashboard at /, API at /api/stats, admin token in %s)\n",
 			url, filepath.Join(*data, "admin-token"))
 	})
-	_ = hub.Close()
 	log.Info("shutting down: flushing routes, finishing consumers")
-	if errors.Is(err, context.Canceled) {
-		err = nil
+	return ignoreCanceled(err)
+}
+
+// services are where `up` finds MongoDB, Redis and Pub/Sub.
+type services struct {
+	mongoURI, redisURL string
+	pubsubAddr         string           // pstest's address; "" for the emulator or Google Cloud
+	pstest             *embedded.PubSub // nil unless embedded
+	ensureTopology     bool             // create topic and subscription (not on Google Cloud)
+}
+
+// startServices starts the embedded services for those not configured
+// (MONGODB_URI, REDIS_URL, PUBSUB_EMULATOR_HOST or PUBSUB_PROJECT); they
+// stop in the stopServices phase.
+func startServices(ctx context.Context, c *clients, data string) (services, error) {
+	log := c.log
+	svc := services{mongoURI: c.set.MongoURI, redisURL: c.set.RedisURL, ensureTopology: true}
+	if svc.mongoURI == "" {
+		f, err := embedded.StartFerretDB(ctx, filepath.Join(data, "mongo"), "127.0.0.1:0", log)
+		if err != nil {
+			return svc, err
+		}
+		c.onClose(stopServices, f.Stop)
+		svc.mongoURI = f.URI
+		log.Info("embedded MongoDB: FerretDB on SQLite", "dir", filepath.Join(data, "mongo"), "uri", svc.mongoURI)
 	}
-	return err
+	if svc.redisURL == "" {
+		r, err := embedded.StartRedis(ctx, filepath.Join(data, "redis"), log)
+		if err != nil {
+			return svc, err
+		}
+		c.onClose(stopServices, r.Stop)
+		svc.redisURL = r.URL
+		// Other commands (rollout, rebuild) find the embedded Redis here.
+		if err := os.WriteFile(filepath.Join(data, "redis-url"), []byte(svc.redisURL+"\n"), 0o600); err != nil {
+			log.Warn("write the embedded Redis URL for other commands", "err", err)
+		}
+		log.Info("embedded Redis", "kind", r.Kind, "url", svc.redisURL)
+	}
+	switch {
+	case c.set.PubSubEmulator != "":
+		if c.set.PubSubProject == "" {
+			c.set.PubSubProject = "local"
+		}
+	case c.set.PubSubProject != "":
+		svc.ensureTopology = false // Google Cloud: Terraform made them
+	default:
+		ps, err := embedded.StartPubSub()
+		if err != nil {
+			return svc, err
+		}
+		c.onClose(stopServices, ps.Stop)
+		svc.pstest = ps
+		svc.pubsubAddr = ps.Addr
+		c.set.PubSubProject = "local"
+		log.Info("embedded Pub/Sub: pstest (in memory)", "addr", svc.pubsubAddr)
+	}
+	return svc, nil
+}
+
+// drainQueues waits, at most grace, until the redis stream and pstest
+// (when embedded) hold nothing more to store.
+func drainQueues(c *clients, pstest *embedded.PubSub, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		n, err := redisroute.Lag(context.Background(), c.rdb, redisroute.DefaultStream)
+		pending := 0
+		if pstest != nil {
+			pending = pstest.Pending()
+		}
+		if (err != nil || n == 0) && pending == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.log.Warn("queues not drained before the grace period ended; the redis stream keeps its entries")
 }
 
 // localAdminToken returns the one-command mode's admin token, made once and

@@ -9,35 +9,38 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/httpx"
-	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
-// openSink needs the store and Redis. It starts the view's keeper, which
-// repairs batches left uncommitted by a crash and rebuilds a lost or foreign
-// view in the background: nothing here reads more than a few documents, so
-// a process is ready in the same time whatever MongoDB holds.
-func (p *parts) openSink(ctx context.Context) error {
-	p.keep = stats.NewKeeper(p.view, p.store, p.log.With("part", "view"), stats.KeeperOptions{AutoRebuild: true})
+// This file is the one place the processes keep the Redis view right: in
+// the background (startViewRepair), on request (/api/admin/rebuild) and as
+// a command (`vacunometro rebuild`).
+
+// startViewRepair starts the view's keeper (internal/stats): it repairs
+// batches left uncommitted by a crash and rebuilds a lost or foreign view
+// in the background, reading nothing more than a few documents on start,
+// so a process is ready in the same time whatever MongoDB holds. It needs
+// the store and Redis and runs before the sink is opened (the sink
+// heartbeats under the keeper's owner id); it stops in the stopViewRepair
+// phase, after the sink's last commits.
+func (c *clients) startViewRepair(ctx context.Context) error {
+	c.keep = stats.NewKeeper(c.statsView(), c.store, c.log.With("part", "view"), stats.KeeperOptions{AutoRebuild: true})
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	go func() { defer close(done); p.keep.Run(kctx) }()
-	// Registered before the sink: the sink closes first (its last commits),
-	// then the keeper stops.
-	p.onClose(func() { cancel(); <-done })
-	p.sink = sink.New(p.store, p.view, p.m, p.log, sink.Options{Tracer: p.tr, Owner: p.keep.Owner()})
-	p.onClose(p.sink.Close)
+	go func() { defer close(done); c.keep.Run(kctx) }()
+	c.onClose(stopViewRepair, func() { cancel(); <-done })
 	return nil
 }
 
-// rebuildHandler serves /api/admin/rebuild: POST starts a full rebuild of
-// the view from MongoDB in the background (202; with ?wait=true it answers
-// when done, 200), or answers 409 with the progress of the one running;
-// GET tells the progress.
-func (p *parts) rebuildHandler() http.HandlerFunc {
-	return httpx.RequireAdmin(p.set.AdminToken, p.log, func(w http.ResponseWriter, r *http.Request) {
+// registerViewAdmin adds /api/admin/rebuild to mux, behind the admin token:
+// POST starts a full rebuild of the view from MongoDB in the background
+// (202; with ?wait=true it answers when done, 200), or answers 409 with the
+// progress of the one running (on any process); GET tells the progress.
+func (c *clients) registerViewAdmin(mux *http.ServeMux) {
+	h := httpx.RequireAdmin(c.set.AdminToken, c.log, func(w http.ResponseWriter, r *http.Request) {
+		view := c.statsView()
 		if r.Method == http.MethodGet {
-			st, err := p.view.RebuildState(r.Context())
+			st, err := view.RebuildState(r.Context())
 			if err != nil {
 				httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
 				return
@@ -45,19 +48,22 @@ func (p *parts) rebuildHandler() http.HandlerFunc {
 			httpx.WriteJSON(w, http.StatusOK, map[string]any{"running": st != nil, "status": st})
 			return
 		}
+		if c.keep == nil {
+			httpx.WriteError(w, http.StatusServiceUnavailable, "this process does not keep the view")
+			return
+		}
 		wait := r.URL.Query().Get("wait") == "true"
-		out, err := p.keep.StartRebuild()
+		out, err := c.keep.StartRebuild()
 		if err != nil {
 			httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		// The lease is taken within a round trip: wait for it or the result.
 		var o stats.RebuildOutcome
 		select {
 		case o = <-out:
 		case <-time.After(time.Second):
 			if !wait {
-				st, _ := p.view.RebuildState(r.Context())
+				st, _ := view.RebuildState(r.Context())
 				httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"running": true, "status": st})
 				return
 			}
@@ -76,10 +82,12 @@ func (p *parts) rebuildHandler() http.HandlerFunc {
 			httpx.WriteError(w, http.StatusInternalServerError, "rebuild failed: "+o.Err.Error())
 			return
 		}
-		p.log.Info("view rebuilt on request", "remote", r.RemoteAddr, "scanned", o.Result.Scanned, "took", o.Result.Took)
+		c.log.Info("view rebuilt on request", "remote", r.RemoteAddr, "scanned", o.Result.Scanned, "took", o.Result.Took)
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"scanned": o.Result.Scanned, "counted": o.Result.Counted,
 			"total": o.Result.Total, "took_ms": o.Result.Took.Milliseconds()})
 	})
+	mux.HandleFunc("POST /api/admin/rebuild", h)
+	mux.HandleFunc("GET /api/admin/rebuild", h)
 }
 
 // runRebuild: recompute the Redis view from MongoDB, showing progress.
@@ -90,24 +98,25 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 		return err
 	}
 	log := newLogger(set, stderr).With("part", "rebuild")
-	p := newParts(set, log)
-	defer p.close()
-	if err := p.openStore(ctx, set.MongoURI); err != nil {
+	c := newClients(set, log)
+	defer c.close()
+	if err := c.openStore(ctx, set.MongoURI); err != nil {
 		return err
 	}
-	if err := p.openRedis(ctx, set.RedisURL); err != nil {
+	if err := c.openRedis(ctx, set.RedisURL); err != nil {
 		return err
 	}
-	before, _ := p.view.Total(ctx)
+	view := c.statsView()
+	before, _ := view.Total(ctx)
 	fmt.Fprintf(stdout, "rebuilding the Redis view from MongoDB (the view counts %d now; it is swapped in at the end)\n", before)
-	res, err := p.view.Rebuild(ctx, p.store, stats.RebuildOptions{Owner: "cli", Every: *every, Progress: func(pr stats.Progress) {
+	res, err := view.Rebuild(ctx, c.store, stats.RebuildOptions{Owner: "cli", Every: *every, Progress: func(pr stats.Progress) {
 		fmt.Fprintf(stdout, "  %s\n", pr)
 		log.Info("rebuilding the view", "progress", pr.String())
 	}})
 	var running *stats.RebuildRunningError
 	if errors.As(err, &running) {
 		fmt.Fprintf(stdout, "%v; following it to its end\n", err)
-		return followRebuild(ctx, p, *every, stdout)
+		return followRebuild(ctx, view, *every, stdout)
 	}
 	if err != nil {
 		return err
@@ -121,16 +130,16 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 	return nil
 }
 
-// followRebuild prints the progress of a rebuild another process runs, until
-// it ends.
-func followRebuild(ctx context.Context, p *parts, every time.Duration, stdout *os.File) error {
+// followRebuild prints the progress of a rebuild another process runs,
+// until it ends.
+func followRebuild(ctx context.Context, view *stats.View, every time.Duration, stdout *os.File) error {
 	for {
-		st, err := p.view.RebuildState(ctx)
+		st, err := view.RebuildState(ctx)
 		if err != nil {
 			return err
 		}
 		if st == nil {
-			total, err := p.view.Total(ctx)
+			total, err := view.Total(ctx)
 			if err != nil {
 				return err
 			}

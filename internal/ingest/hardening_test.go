@@ -233,10 +233,11 @@ func TestRefusedAdminRequestsAreLoggedSparingly(t *testing.T) {
 	s := New(Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{"grpc": &memRoute{name: "grpc"}}, Splitter: split.New(split.Weights{"grpc": 1}),
-		AdminToken: "tok", Metrics: metrics.New(), Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Metrics: metrics.New(), Log: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	mux := http.NewServeMux()
 	s.Register(mux)
+	withSplit(mux, s, s.cfg.Splitter, nil, s.cfg.Log)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	for range 200 {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -23,7 +22,6 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
-	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/tracing"
 )
 
@@ -40,16 +38,9 @@ type Config struct {
 	Decoder  *record.Decoder
 	Routes   map[string]route.Route // by name; only these may get weight
 	Splitter *split.Splitter
-	// Shared, when set, is the split all instances share (in Redis): a PUT
-	// publishes the change with a version before applying it, and is
-	// refused (503) when it cannot. Run Shared.Follow to pick up changes
-	// made on other instances.
-	Shared *split.Shared
 	// IDClaims, when set, answers 409 to a client id reused with other
 	// data (see IDClaims); when it fails, records are delivered unchecked.
 	IDClaims       IDClaims
-	View           *stats.View // snapshot and configured split for the dashboard; may be nil
-	AdminToken     string
 	MaxBody        int64         // default DefaultMaxBody
 	BodyBudget     int64         // bytes of bodies in flight, all requests together; default DefaultBodyBudget
 	Failover       bool          // try the other routes with weight when the chosen one fails
@@ -101,9 +92,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	ingest := httpx.Instrument(m, "records", http.HandlerFunc(s.handleRecords))
 	mux.Handle("POST /api/records", ingest)
 	mux.Handle("POST /{$}", ingest) // the seed's Locust file posts to /
-	mux.Handle("GET /api/stats", httpx.Instrument(m, "stats", http.HandlerFunc(s.HandleStats)))
-	mux.Handle("GET /api/split", httpx.Instrument(m, "split", http.HandlerFunc(s.handleGetSplit)))
-	mux.Handle("PUT /api/split", httpx.Instrument(m, "split", httpx.RequireAdmin(s.cfg.AdminToken, s.cfg.Log, s.handlePutSplit)))
 }
 
 // acceptedTypes are the media types of record bodies. application/json-seq
@@ -287,72 +275,8 @@ func (s *Server) writeDecodeError(w http.ResponseWriter, err error) {
 	}
 }
 
-// HandleStats serves the statistics snapshot (GET /api/stats).
-func (s *Server) HandleStats(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.View == nil {
-		httpx.WriteError(w, http.StatusNotFound, "statistics are not served here")
-		return
-	}
-	snap, err := s.cfg.View.Snapshot(r.Context())
-	if err != nil {
-		s.cfg.Log.Error("snapshot", "err", err)
-		httpx.WriteError(w, http.StatusServiceUnavailable, "statistics unavailable: Redis did not answer")
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, snap)
-}
-
-type splitBody struct {
-	Weights split.Weights `json:"weights"`
-	// Version counts the changes of the split; with a shared split, every
-	// instance converges on the highest.
-	Version int64 `json:"version,omitempty"`
-}
-
-func (s *Server) handleGetSplit(w http.ResponseWriter, r *http.Request) {
-	weights, v := s.cfg.Splitter.Current()
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: v})
-}
-
-func (s *Server) handlePutSplit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err != nil {
-		httpx.WriteError(w, http.StatusRequestEntityTooLarge, "split body too large")
-		return
-	}
-	weights, err := split.ParseJSON(body, s.routeNames())
-	if err != nil {
-		httpx.WriteError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	old := s.cfg.Splitter.Weights()
-	var version int64
-	if s.cfg.Shared != nil {
-		// One step: the weights and their version are stored together, and
-		// this instance applies the version unless a newer one is here.
-		version, err = s.cfg.Shared.Publish(r.Context(), weights, route.All)
-		if err != nil {
-			s.cfg.Log.Error("publish split", "err", err)
-			httpx.RetryAfter(w, time.Second)
-			httpx.WriteError(w, http.StatusServiceUnavailable, "split not changed: the shared configuration (Redis) did not answer")
-			return
-		}
-		s.cfg.Splitter.SetVersion(weights, version)
-	} else {
-		s.cfg.Splitter.Set(weights)
-		_, version = s.cfg.Splitter.Current()
-		if s.cfg.View != nil {
-			if err := s.cfg.View.PublishSplit(r.Context(), weights); err != nil {
-				s.cfg.Log.Warn("publish split", "err", err)
-			}
-		}
-	}
-	s.cfg.Log.Info("split changed", "from", old.String(), "to", weights.String(), "version", version, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
-	httpx.WriteJSON(w, http.StatusOK, splitBody{Weights: weights, Version: version})
-}
-
-// routeNames are the routes this ingest can deliver to.
-func (s *Server) routeNames() []string {
+// RouteNames are the routes this ingest can deliver to, in route.All order.
+func (s *Server) RouteNames() []string {
 	var names []string
 	for _, n := range route.All {
 		if s.cfg.Routes[n] != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/vacunometro/vacunometro/internal/api"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,13 +55,16 @@ func newServerTimeout(t *testing.T, weights split.Weights, failover bool, attemp
 	for _, r := range routes {
 		rs[r.name] = r
 	}
+	sp := split.New(weights)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := New(Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-		Routes:  rs, Splitter: split.New(weights), AdminToken: "tok", Failover: failover,
-		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AttemptTimeout: attempt,
+		Routes:  rs, Splitter: sp, Failover: failover,
+		Metrics: metrics.New(), Log: log, AttemptTimeout: attempt,
 	})
 	mux := http.NewServeMux()
 	s.Register(mux)
+	withSplit(mux, s, sp, nil, log)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -153,53 +157,6 @@ func TestContentTypes(t *testing.T) {
 	}
 }
 
-func TestSplitAdmin(t *testing.T) {
-	g, r := &memRoute{name: "grpc"}, &memRoute{name: "redis"}
-	srv := newServer(t, split.Weights{"grpc": 1, "redis": 0}, false, g, r)
-	put := func(auth, body string) int {
-		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/api/split", strings.NewReader(body))
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	for _, tt := range []struct {
-		auth, body string
-		code       int
-	}{
-		{"", `{"weights":{"redis":1}}`, 401},
-		{"Bearer nope", `{"weights":{"redis":1}}`, 401},
-		{"Basic dG9rOg==", `{"weights":{"redis":1}}`, 401},
-		{"Bearer tok", `{"weights":{"pubsub":1}}`, 422}, // not configured here
-		{"Bearer tok", `{"weights":{"grpc":0,"redis":0}}`, 422},
-		{"Bearer tok", `not json`, 422},
-		{"Bearer tok", `{"weights":{"grpc":0,"redis":5}}`, 200},
-	} {
-		if code := put(tt.auth, tt.body); code != tt.code {
-			t.Errorf("PUT %q with %q: %d, want %d", tt.body, tt.auth, code, tt.code)
-		}
-	}
-	resp, out := postRec(t, srv.URL+"/", "application/json", rec)
-	if resp.StatusCode != 202 || out["route"] != "redis" {
-		t.Fatalf("after the change: %d %v", resp.StatusCode, out)
-	}
-	getResp, err := http.Get(srv.URL + "/api/split")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body struct{ Weights map[string]int }
-	_ = json.NewDecoder(getResp.Body).Decode(&body)
-	getResp.Body.Close()
-	if body.Weights["redis"] != 5 || body.Weights["grpc"] != 0 {
-		t.Fatalf("GET /api/split = %v", body.Weights)
-	}
-}
-
 func TestAHangingRouteGivesWayToTheNext(t *testing.T) {
 	g := &memRoute{name: "grpc", hang: true}
 	r := &memRoute{name: "redis"}
@@ -212,4 +169,10 @@ func TestAHangingRouteGivesWayToTheNext(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("failover took %v: the hanging route ate the request", took)
 	}
+}
+
+// withSplit adds the split endpoints (internal/api) beside the ingest, as
+// the ingest tier does, with the admin token "tok".
+func withSplit(mux *http.ServeMux, s *Server, sp *split.Splitter, shared *split.Shared, log *slog.Logger) {
+	(&api.Split{Splitter: sp, Shared: shared, Routes: s.RouteNames(), AdminToken: "tok", Metrics: metrics.New(), Log: log}).Register(mux)
 }

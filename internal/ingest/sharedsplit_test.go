@@ -44,10 +44,11 @@ func TestParallelSplitChangesConverge(t *testing.T) {
 		s := New(Config{
 			Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 			Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
-			Splitter: sp, Shared: shared, AdminToken: "tok", Metrics: metrics.New(), Log: log,
+			Splitter: sp, Metrics: metrics.New(), Log: log,
 		})
 		mux := http.NewServeMux()
 		s.Register(mux)
+		withSplit(mux, s, sp, shared, log)
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		insts = append(insts, instance{url: srv.URL, sp: sp})
@@ -117,11 +118,11 @@ func TestSplitChangeRefusedWhenItCannotBeShared(t *testing.T) {
 	s := New(Config{
 		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
-		Splitter: sp, Shared: split.NewShared(rdb, "test.changed", "split", "g1"), AdminToken: "tok",
-		Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Splitter: sp, Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	mux := http.NewServeMux()
 	s.Register(mux)
+	withSplit(mux, s, sp, split.NewShared(rdb, "test.changed", "split", "g1"), s.cfg.Log)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	rs.Kill()

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -63,9 +61,25 @@ func (s *memSource) set(seq int) {
 	s.cur.Store(&b)
 }
 
-func (s *memSource) source(context.Context) ([]byte, error) {
+func (s *memSource) source(context.Context) (Snapshot, error) {
 	s.calls.Add(1)
-	return *s.cur.Load(), nil
+	return Snapshot{Data: *s.cur.Load()}, nil
+}
+
+// sumOf is a counter's value summed over its labels.
+func sumOf(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	var n float64
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		n += pb.GetCounter().GetValue()
+	}
+	return n
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -192,93 +206,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// redisServer is a real redis-server started for one test on a free port.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	exit chan struct{}
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is not on PATH (required in CI: apt-get install -y redis-server): %v", err)
-		}
-		t.Skipf("redis-server is not on PATH: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	r := &redisServer{t: t, port: port, dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	r.exit = make(chan struct{})
-	go func(cmd *exec.Cmd, exit chan struct{}) { _ = cmd.Wait(); close(exit) }(r.cmd, r.exit)
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	deadline := time.Now().Add(waitFor)
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return
-		}
-		select {
-		case <-r.exit:
-			r.t.Fatalf("redis-server on port %d exited at start", r.port)
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on port %d not answering: %v", r.port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill stops the server abruptly (SIGKILL) and waits for it to exit.
-func (r *redisServer) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exit
-	r.cmd = nil
-}
-
-func (r *redisServer) stop() { r.kill() }
-
-func (r *redisServer) client(t *testing.T) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // redisSource reads the snapshot from a Redis key, as production does.
 func redisSource(c redis.UniversalClient, key string) Source {
-	return func(ctx context.Context) ([]byte, error) {
+	return func(ctx context.Context) (Snapshot, error) {
 		b, err := c.Get(ctx, key).Bytes()
 		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
+			return Snapshot{}, fmt.Errorf("get %s: %w", key, err)
 		}
-		return b, nil
+		return Snapshot{Data: b}, nil
 	}
 }
 

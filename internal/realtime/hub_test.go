@@ -158,8 +158,8 @@ func TestSlowAndSilentClientsDoNotDelayOthers(t *testing.T) {
 		want++
 	}
 	eventually(t, "the silent client to be dropped", func() bool { return h.Clients() == want })
-	if st := h.Stats(); st.ClientsDrop < 1 {
-		t.Errorf("Stats().ClientsDrop = %d, want >= 1", st.ClientsDrop)
+	if n := sumOf(t, h.m.droppedBy); n < 1 {
+		t.Errorf("clients_dropped_total = %v, want >= 1", n)
 	}
 	// The silent client finds its connection closed by the server, not merely idle.
 	_ = silent.SetReadDeadline(time.Now().Add(waitFor))
@@ -308,8 +308,8 @@ func TestConnectionCap(t *testing.T) {
 		conn.Close()
 		return true
 	})
-	if h.Stats().Rejected == 0 {
-		t.Error("Stats().Rejected = 0 after a refusal")
+	if sumOf(t, h.m.rejectedBy) == 0 {
+		t.Error("rejected_total = 0 after a refusal")
 	}
 }
 
@@ -339,7 +339,7 @@ func TestCloseSendsGoingAway(t *testing.T) {
 }
 
 func TestNoSnapshotRefusesWith503(t *testing.T) {
-	failing := func(context.Context) ([]byte, error) { return nil, errors.New("store unreachable") }
+	failing := func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("store unreachable") }
 	_, url := startHub(t, Config{Source: failing})
 	_, resp, err := websocket.DefaultDialer.Dial(url, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
@@ -348,22 +348,38 @@ func TestNoSnapshotRefusesWith503(t *testing.T) {
 	assertJSONError(t, resp)
 }
 
-func TestIgnoreKeys(t *testing.T) {
-	same := IgnoreKeys("generated_at")
+// A snapshot whose Key did not change is not pushed, even when its Data
+// did (a generation time changes on every read).
+func TestSameKeyIsNotPushed(t *testing.T) {
 	tests := []struct {
-		a, b string
-		want bool
+		name       string
+		a, b       Snapshot
+		pushSecond bool
 	}{
-		{`{"total":1,"generated_at":"a"}`, `{"total":1,"generated_at":"b"}`, true},
-		{`{"total":1,"generated_at":"a"}`, `{"total":2,"generated_at":"a"}`, false},
-		{`{"total":1}`, `{"total":1,"extra":0}`, false},
-		{`not json`, `not json`, true},
-		{`not json`, `not json either`, false},
+		{"same key, other data", Snapshot{Data: []byte(`{"total":1,"at":"a"}`), Key: []byte("1")}, Snapshot{Data: []byte(`{"total":1,"at":"b"}`), Key: []byte("1")}, false},
+		{"other key", Snapshot{Data: []byte(`{"total":1}`), Key: []byte("1")}, Snapshot{Data: []byte(`{"total":2}`), Key: []byte("2")}, true},
+		{"no key, same data", Snapshot{Data: []byte(`{"total":1}`)}, Snapshot{Data: []byte(`{"total":1}`)}, false},
+		{"no key, other data", Snapshot{Data: []byte(`{"total":1}`)}, Snapshot{Data: []byte(`{"total":2}`)}, true},
 	}
 	for _, tt := range tests {
-		if got := same([]byte(tt.a), []byte(tt.b)); got != tt.want {
-			t.Errorf("IgnoreKeys(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			next := tt.a
+			h, err := New(Config{Source: func(context.Context) (Snapshot, error) { return next, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pushed, err := h.fetch(context.Background(), false); err != nil || !pushed {
+				t.Fatalf("first fetch: pushed %v, %v", pushed, err)
+			}
+			next = tt.b
+			pushed, err := h.fetch(context.Background(), false)
+			if err != nil || pushed != tt.pushSecond {
+				t.Fatalf("second fetch: pushed %v (%v), want %v", pushed, err, tt.pushSecond)
+			}
+			if got, want := sumOf(t, h.m.broadcasts), map[bool]float64{true: 2, false: 1}[tt.pushSecond]; got != want {
+				t.Fatalf("broadcasts_total = %v, want %v", got, want)
+			}
+		})
 	}
 }
 
@@ -388,10 +404,13 @@ func TestConfigValidation(t *testing.T) {
 func TestClientQueueKeepsTheLatest(t *testing.T) {
 	for _, size := range []int{1, 2, 3} {
 		h := &Hub{}
+		if err := h.m.init(nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
 		c := &client{hub: h, send: make(chan *frame, size)}
 		frames := make([]*frame, 6)
 		for i := range frames {
-			frames[i] = &frame{data: encodeSnap(i)}
+			frames[i] = &frame{key: encodeSnap(i)}
 			c.enqueue(frames[i])
 		}
 		if got, want := len(c.send), size; got != want {
@@ -399,11 +418,11 @@ func TestClientQueueKeepsTheLatest(t *testing.T) {
 		}
 		for i := len(frames) - size; i < len(frames); i++ {
 			if f := <-c.send; f != frames[i] {
-				t.Errorf("queue %d: got frame %s, want %s", size, f.data, frames[i].data)
+				t.Errorf("queue %d: got frame %s, want %s", size, f.key, frames[i].key)
 			}
 		}
-		if got, want := h.nSkipped.Load(), uint64(len(frames)-size); got != want {
-			t.Errorf("queue %d: skipped %d, want %d", size, got, want)
+		if got, want := sumOf(t, h.m.skipped), float64(len(frames)-size); got != want {
+			t.Errorf("queue %d: skipped %v, want %v", size, got, want)
 		}
 	}
 }
@@ -448,7 +467,7 @@ func TestSlowClientSkipsToTheLatest(t *testing.T) {
 	}
 	set(0)
 	h, url := startHub(t, Config{
-		Source:          func(context.Context) ([]byte, error) { return *cur.Load(), nil },
+		Source:          func(context.Context) (Snapshot, error) { return Snapshot{Data: *cur.Load()}, nil },
 		MaxPerSecond:    50,
 		SendBuffer:      16 << 10,
 		WriteTimeout:    5 * time.Second,
@@ -498,7 +517,7 @@ func TestSlowClientSkipsToTheLatest(t *testing.T) {
 	if len(seen) >= changes {
 		t.Errorf("slow client saw every change %v; want it to skip to the latest", seen)
 	}
-	if st := h.Stats(); st.FramesSkipped == 0 || st.ClientsDrop != 0 || st.Clients != 1 {
-		t.Errorf("Stats() = %+v; want frames skipped, no client dropped, the client still connected", st)
+	if skipped, dropped, n := sumOf(t, h.m.skipped), sumOf(t, h.m.droppedBy), h.Clients(); skipped == 0 || dropped != 0 || n != 1 {
+		t.Errorf("frames skipped %v, clients dropped %v, clients %d; want frames skipped, no client dropped, the client still connected", skipped, dropped, n)
 	}
 }

@@ -9,15 +9,17 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 const snapKey = "test:snapshot"
 
 // redisHub starts a Hub whose Source reads snapKey and which listens for the
 // change notice, each with its own Redis client (as separate instances would).
-func redisHub(t *testing.T, rs *redisServer) (*Hub, string) {
+func redisHub(t *testing.T, rs *testenv.RedisServer) (*Hub, string) {
 	t.Helper()
-	rc := rs.client(t)
+	rc := rs.Client(t)
 	return startHub(t, Config{
 		Source:          redisSource(rc, snapKey),
 		Redis:           rc,
@@ -39,8 +41,8 @@ func waitSubscribed(t *testing.T, hubs ...*Hub) {
 
 // Two realtime instances on the same Redis both push a change published once.
 func TestTwoHubsSeeTheSameChange(t *testing.T) {
-	rs := startRedis(t)
-	pub := rs.client(t)
+	rs := testenv.StartRedis(t, false)
+	pub := rs.Client(t)
 	publish(t, pub, snapKey, 1)
 
 	h1, url1 := redisHub(t, rs)
@@ -66,8 +68,8 @@ func TestTwoHubsSeeTheSameChange(t *testing.T) {
 // A Redis restart (killed, then started again on the same port) is survived:
 // the hub re-subscribes, pushes a fresh snapshot, and notices flow again.
 func TestRedisRestartIsSurvived(t *testing.T) {
-	rs := startRedis(t)
-	pub := rs.client(t)
+	rs := testenv.StartRedis(t, false)
+	pub := rs.Client(t)
 	publish(t, pub, snapKey, 1)
 	h, url := redisHub(t, rs)
 	c := readAll(t, url, 0)
@@ -76,9 +78,9 @@ func TestRedisRestartIsSurvived(t *testing.T) {
 	}
 	waitSubscribed(t, h)
 
-	rs.kill()
+	rs.Kill()
 	eventually(t, "the hub to notice the lost subscription", func() bool { return !h.subscribedOK.Load() })
-	rs.start() // empty: --save "" keeps nothing
+	rs.Start() // empty: --save "" keeps nothing
 
 	// Written while the hub may still be reconnecting: it arrives either by
 	// the notice or by the fresh push after re-subscribing.

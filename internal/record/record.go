@@ -121,12 +121,6 @@ func MaskName(name string) string {
 	return b.String()
 }
 
-// Masked returns a copy of r that is safe to publish: the name masked.
-func (r Record) Masked() Record {
-	r.Name = MaskName(r.Name)
-	return r
-}
-
 // validID reports whether s is an acceptable client idempotency key.
 func validID(s string) bool {
 	if s == "" || len(s) > MaxIDLen {

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/vacunometro/vacunometro/internal/api"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/metrics"
@@ -59,63 +59,18 @@ func newIngest(t *testing.T, faults string, w split.Weights) *ingestHarness {
 	}
 	s := split.New(w)
 	mux := http.NewServeMux()
-	ingest.New(ingest.Config{
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ing := ingest.New(ingest.Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
-		Routes:  routes, Splitter: s, AdminToken: testToken, Failover: true,
-		Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Register(mux)
+		Routes:  routes, Splitter: s, Failover: true,
+		Metrics: m, Log: log,
+	})
+	ing.Register(mux)
+	(&api.Split{Splitter: s, Routes: ing.RouteNames(), AdminToken: testToken, Metrics: m, Log: log}).Register(mux)
 	mux.Handle("GET /metrics", m.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &ingestHarness{URL: srv.URL, Token: testToken, split: s, srv: srv}
-}
-
-var oneRecord = []byte(`{"name":"Duglas Francisco Avila Torres","location":"Chimaltenango","age":19,"vaccine_type":"Sputnik V","n_dose":1}`)
-
-// load posts one record every `every` to base until the returned stop is
-// called; stop returns how many were accepted and refused.
-func load(t *testing.T, base string, every time.Duration) (stop func() (ok, refused int64)) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var okN, bad atomic.Int64
-	client := &http.Client{Timeout: 10 * time.Second}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader(oneRecord))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				if ctx.Err() == nil {
-					bad.Add(1)
-				}
-				continue
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusAccepted {
-				okN.Add(1)
-			} else {
-				bad.Add(1)
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() (int64, int64) {
-		once.Do(func() { cancel(); wg.Wait() })
-		return okN.Load(), bad.Load()
-	}
-	t.Cleanup(func() { stop() })
-	return stop
 }
 
 // syncBuffer is an output a runner writes while a test reads it.

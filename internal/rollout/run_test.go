@@ -15,6 +15,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/split"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 var even = split.Weights{"grpc": 34, "redis": 33, "pubsub": 33}
@@ -83,7 +84,7 @@ func TestRolloutToHealthyRoutePromotes(t *testing.T) {
 	// A new route, at 0 so far.
 	start := split.Weights{"grpc": 50, "redis": 0, "pubsub": 50}
 	h := newIngest(t, "", start)
-	stop := load(t, h.URL, 4*time.Millisecond)
+	stop := testenv.Load(t, h.URL, 4*time.Millisecond)
 	cfg, out, pub := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "redis", 5, 50, 100)
 	cfg.Thresholds.MinRecords = 5 // 5% of about 100 records an interval
 	cfg.MaxInconclusive = 10      // a busy machine may send too little in an interval: wait, do not fail
@@ -126,7 +127,7 @@ func TestRolloutToHealthyRoutePromotes(t *testing.T) {
 
 func TestRolloutToFailingRouteRollsBackWithinBudget(t *testing.T) {
 	h := newIngest(t, "pubsub:error=0.3", even)
-	stop := load(t, h.URL, 4*time.Millisecond)
+	stop := testenv.Load(t, h.URL, 4*time.Millisecond)
 	cfg, out, pub := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "pubsub", 50, 100)
 	cfg.MaxInconclusive = 10
 	res, err := run(t, t.Context(), cfg)
@@ -184,7 +185,7 @@ func TestRolloutWithoutTrafficIsInconclusiveNotAPass(t *testing.T) {
 
 func TestInterruptedRolloutLeavesTheSplitAndSaysWhere(t *testing.T) {
 	h := newIngest(t, "", even)
-	load(t, h.URL, 4*time.Millisecond)
+	testenv.Load(t, h.URL, 4*time.Millisecond)
 	cfg, out, pub := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
 	cfg.Interval = time.Hour
 	ctx, cancel := context.WithCancel(t.Context())
@@ -295,7 +296,7 @@ func TestBackendErrorMidwayInterrupts(t *testing.T) {
 
 func TestRolloutToSlowRouteFailsOnP99(t *testing.T) {
 	h := newIngest(t, "grpc:latency=600ms", split.Weights{"grpc": 0, "redis": 100, "pubsub": 0})
-	stop := load(t, h.URL, 4*time.Millisecond)
+	stop := testenv.Load(t, h.URL, 4*time.Millisecond)
 	cfg, out, _ := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
 	cfg.Interval = 1500 * time.Millisecond
 	cfg.Thresholds.MinRecords = 1 // one client, one request at a time: few slow records
@@ -323,7 +324,7 @@ func TestRolloutToSlowRouteFailsOnP99(t *testing.T) {
 
 func TestRolloutStopsWhenSomeoneElseChangesTheSplit(t *testing.T) {
 	h := newIngest(t, "", even)
-	load(t, h.URL, 4*time.Millisecond)
+	testenv.Load(t, h.URL, 4*time.Millisecond)
 	cfg, out, _ := config(&Local{Target: h.URL, Token: h.Token}, h.URL+"/metrics", "grpc", 50, 100)
 	manual := split.Weights{"grpc": 10, "redis": 90, "pubsub": 0}
 	go func() { // an operator steps in by hand during the first interval

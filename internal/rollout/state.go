@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/split"
 )
 
@@ -19,7 +20,7 @@ const (
 	Interrupted = "interrupted"
 )
 
-// State is the rollout as the dashboard shows it (Redis key StateKey).
+// State is the rollout as the dashboard shows it (Redis key schema.RolloutKey).
 type State struct {
 	Route   string        `json:"route"`
 	Steps   []int         `json:"steps"`   // the route's percentages, as asked
@@ -42,14 +43,7 @@ type Publisher interface {
 	Publish(ctx context.Context, s *State) error
 }
 
-// Redis names of the published state.
-const (
-	StateKey       = "{vac}:rollout"
-	ChangedChannel = "vacunometro.changed"
-	ChangedNotice  = "rollout"
-)
-
-// RedisPublisher writes the state as JSON to StateKey and announces it with
+// RedisPublisher writes the state as JSON to schema.RolloutKey and announces it with
 // PUBLISH vacunometro.changed rollout, in one transaction.
 type RedisPublisher struct {
 	Client *redis.Client
@@ -70,8 +64,8 @@ func (p *RedisPublisher) Publish(ctx context.Context, s *State) error {
 		return err
 	}
 	_, err = p.Client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.Set(ctx, StateKey, b, 0)
-		pipe.Publish(ctx, ChangedChannel, ChangedNotice)
+		pipe.Set(ctx, schema.RolloutKey, b, 0)
+		pipe.Publish(ctx, schema.ChangedChannel, schema.RolloutNotice)
 		return nil
 	})
 	if err != nil {

@@ -282,9 +282,6 @@ func (s *Splitter) Weights() Weights {
 	return w
 }
 
-// Next returns the route for the next record, or "" when every weight is 0.
-func (s *Splitter) Next() string { return s.NextN(1) }
-
 // NextN returns the route for the next n records, which travel together:
 // the round-robin advances by n, so that shares hold by records, not by
 // requests, whatever the batch sizes.

@@ -66,7 +66,7 @@ func TestSplitShares(t *testing.T) {
 		const n = 10000
 		got := map[string]int{}
 		for i := 0; i < n; i++ {
-			got[s.Next()]++
+			got[s.NextN(1)]++
 		}
 		for name, weight := range w {
 			want := float64(weight) / float64(w.Total())
@@ -85,7 +85,7 @@ func TestSplitIsSmooth(t *testing.T) {
 	s := New(Weights{"grpc": 5, "redis": 1, "pubsub": 1})
 	var seq []string
 	for i := 0; i < 7; i++ {
-		seq = append(seq, s.Next())
+		seq = append(seq, s.NextN(1))
 	}
 	// nginx's smooth WRR for 5,1,1 never gives more than 2 in a row... and interleaves.
 	if got := strings.Join(seq, " "); strings.Count(got, "grpc") != 5 || strings.Contains(got, "grpc grpc grpc grpc") {
@@ -96,12 +96,12 @@ func TestSplitIsSmooth(t *testing.T) {
 func TestSetTakesEffectForNextRecord(t *testing.T) {
 	s := New(Weights{"grpc": 100, "redis": 0, "pubsub": 0})
 	for i := 0; i < 10; i++ {
-		if r := s.Next(); r != "grpc" {
+		if r := s.NextN(1); r != "grpc" {
 			t.Fatalf("pick %d = %s, want grpc", i, r)
 		}
 	}
 	s.Set(Weights{"grpc": 0, "redis": 100, "pubsub": 0})
-	if r := s.Next(); r != "redis" {
+	if r := s.NextN(1); r != "redis" {
 		t.Fatalf("after Set, pick = %s, want redis", r)
 	}
 	if got := s.Weights().String(); got != "grpc=0,pubsub=0,redis=100" {

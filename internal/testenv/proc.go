@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/embedded"
+	"github.com/vacunometro/vacunometro/internal/envvars"
 )
 
 // BuildBinary builds cmd/vacunometro into dir and returns its path. Test
@@ -30,25 +32,30 @@ func BuildBinary(dir string) (string, error) {
 	return bin, nil
 }
 
-// settings are the environment variables vacunometro reads.
-var settings = map[string]bool{
-	"MONGODB_URI": true, "MONGODB_DATABASE": true, "REDIS_URL": true, "PUBSUB_EMULATOR_HOST": true,
-	"PUBSUB_PROJECT": true, "SPLIT": true, "ADMIN_TOKEN": true, "PORT": true, "GRPC_SERVER_ADDRESS": true,
-	"LOG_LEVEL": true, "LOG_FORMAT": true, "HOSTNAME": true, "FAULTS": true,
-}
-
 // CleanEnv is this process's environment without any of vacunometro's
-// settings, plus extra (KEY=value): a child started with it uses its
-// defaults unless the test says otherwise.
+// settings (envvars), plus extra (KEY=value): a child started with it uses
+// its defaults unless the test says otherwise.
 func CleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if !settings[k] {
+		if !isSetting(k) {
 			env = append(env, kv)
 		}
 	}
 	return append(env, extra...)
+}
+
+func isSetting(k string) bool {
+	if slices.Contains(envvars.Settings, k) {
+		return true
+	}
+	for _, p := range envvars.LibraryPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // FreeAddr returns a free loopback host:port.
@@ -176,4 +183,33 @@ func (p *Proc) Stop() error {
 		p.Kill()
 		return errors.New("no exit 30s after SIGTERM")
 	}
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig os.Signal) {
+	if !p.Exited() {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// Wait waits at most timeout for the process to end on its own and returns
+// its exit code; past timeout it kills the process and fails the test.
+func (p *Proc) Wait(timeout time.Duration) int {
+	p.t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+		p.done <- err
+	case <-time.After(timeout):
+		p.Kill()
+		p.t.Fatalf("%s still running after %v:\n%s", p.Name, timeout, p.Logs(20000))
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		p.t.Fatalf("%s: %v", p.Name, err)
+	}
+	return 0
 }

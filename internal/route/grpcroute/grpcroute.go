@@ -5,7 +5,6 @@ package grpcroute
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	retry "github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -119,7 +119,7 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 	c := &Client{conn: conn, rpc: pb.NewRecordSinkClient(conn)}
 	c.Batched = route.NewBatched(route.GRPC, c.send, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second},
 		func() error {
-			if err := conn.Close(); err != nil && !errors.Is(err, grpc.ErrClientConnClosing) {
+			if err := conn.Close(); err != nil && status.Code(err) != codes.Canceled { // closed already
 				return fmt.Errorf("grpc route: close: %w", err)
 			}
 			return nil
@@ -129,7 +129,7 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 
 func (c *Client) send(ctx context.Context, recs []record.Record) error {
 	req := &pb.DeliverRequest{Batch: record.BatchToProto(recs)}
-	backoff := 20 * time.Millisecond
+	pause := retry.New(20*time.Millisecond, time.Second)
 	for {
 		// WaitForReady: while the server restarts, wait for it (up to the
 		// flush timeout) rather than failing at once. A call cut off by a
@@ -145,13 +145,8 @@ func (c *Client) send(ctx context.Context, recs []record.Record) error {
 		case s.Code() != codes.Unavailable || ctx.Err() != nil:
 			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.Wait(ctx) {
 			return err
-		case <-t.C:
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
@@ -185,7 +186,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	dl.PublishSettings.DelayThreshold = time.Millisecond
 	defer dl.Stop()
 	w.deadLetters = dl
-	backoff := 100 * time.Millisecond
+	pause := backoff.New(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		sub := w.c.Subscriber(w.opts.Subscription)
 		sub.ReceiveSettings.NumGoroutines = w.opts.Streams
@@ -199,15 +200,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		w.log.Warn("receive stopped; retrying", "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		d := pause.Next()
+		w.log.Warn("receive stopped; retrying", "err", err, "retry_in", d)
+		if !backoff.Sleep(ctx, d) {
 			return nil
-		case <-t.C:
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
@@ -151,7 +152,7 @@ func (w *Worker) ensureGroup(ctx context.Context) {
 }
 
 func (w *Worker) readLoop(ctx context.Context) {
-	backoff := 50 * time.Millisecond
+	pause := backoff.New(50*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: w.opts.Group, Consumer: w.opts.Consumer, Streams: []string{w.opts.Stream, ">"},
@@ -164,16 +165,16 @@ func (w *Worker) readLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			d := pause.Next()
 			if strings.Contains(err.Error(), "NOGROUP") {
 				w.ensureGroup(ctx) // the stream was deleted (Redis wiped): start again
 			} else {
-				w.log.Warn("read stream", "err", err, "retry_in", backoff)
+				w.log.Warn("read stream", "err", err, "retry_in", d)
 			}
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 2*time.Second)
+			backoff.Sleep(ctx, d)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		pause.Reset()
 		for _, s := range res {
 			w.handle(ctx, s.Messages, false)
 		}
@@ -205,7 +206,7 @@ func (w *Worker) claimLoop(ctx context.Context) {
 			}
 			start = next
 		}
-		sleep(ctx, interval)
+		backoff.Sleep(ctx, interval)
 	}
 }
 
@@ -278,13 +279,4 @@ func Lag(ctx context.Context, rdb redis.UniversalClient, stream string) (int64, 
 		return 0, fmt.Errorf("redis route: xlen: %w", err)
 	}
 	return n, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
