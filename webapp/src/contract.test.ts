@@ -66,7 +66,11 @@ const detail: DepartmentDetail = { ...dept('GT-04', 'Chimaltenango', 615776, [2,
 // The wire form of the snapshot carries rollout as the object the rollout
 // command published (absent when none ran); the type holds it parsed.
 const snap: Snapshot = snapshot({ latest: [latest], routes: [route] })
-const wireSnap = { ...snap, rollout: {} }
+// So does rebuilding: absent on the wire unless a rebuild runs.
+const wireSnap = {
+  ...snap, rollout: {},
+  rebuilding: { started_at: '2026-12-01T00:00:00Z', scanned: 10, expected: 20, provisional_as_of: '2026-11-30T23:59:55Z' },
+}
 
 describe('src/types.ts against /api/openapi.json', () => {
   it('is an OpenAPI 3.1 document', () => {

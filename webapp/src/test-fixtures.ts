@@ -60,6 +60,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     updated_at: '2026-11-27T08:00:00Z',
     generated_at: '2026-11-27T08:00:01Z',
     rollout: null,
+    rebuilding: null,
     ...over,
   }
 }

@@ -54,6 +54,15 @@ export interface Snapshot {
   updated_at: string | null
   generated_at: string
   rollout: Rollout | null // the last progressive rollout; null when none ran
+  rebuilding: Rebuilding | null // set while a full rebuild of the view runs
+}
+
+// A full rebuild of the view in progress (Go: stats.RebuildStatus).
+export interface Rebuilding {
+  started_at: string
+  scanned: number
+  expected: number // about; 0 when unknown
+  provisional_as_of?: string // the view was lost: figures saved then, plus what was counted since
 }
 
 // The last progressive rollout (`vacunometro rollout`, Go: internal/rollout

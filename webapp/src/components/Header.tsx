@@ -53,6 +53,17 @@ export function Header({ snap, conn, onToggleLang }: Props) {
           </button>
         </div>
       </div>
+      {snap?.rebuilding ? (
+        <p className="rebuilding" role="status" data-testid="rebuilding">
+          {t.rebuilding}
+          {snap.rebuilding.expected > 0
+            ? ` (${formatPct(lang, Math.min(100, (100 * snap.rebuilding.scanned) / snap.rebuilding.expected))})`
+            : ''}
+          {snap.rebuilding.provisional_as_of
+            ? ` · ${t.rebuildingProvisional} ${formatTime(lang, snap.rebuilding.provisional_as_of)}`
+            : ''}
+        </p>
+      ) : null}
       <dl className="totals" data-testid="header-totals">
         <div className="total-card">
           <dt>{t.totalDoses}</dt>

@@ -79,5 +79,13 @@ export function parseSnapshot(input: unknown): Snapshot | null {
     updated_at: typeof v.updated_at === 'string' ? v.updated_at : null,
     generated_at: str(v.generated_at),
     rollout: parseRollout(v.rollout),
+    rebuilding: isObj(v.rebuilding)
+      ? {
+          started_at: str(v.rebuilding.started_at),
+          scanned: num(v.rebuilding.scanned),
+          expected: num(v.rebuilding.expected),
+          ...(typeof v.rebuilding.provisional_as_of === 'string' ? { provisional_as_of: v.rebuilding.provisional_as_of } : {}),
+        }
+      : null,
   }
 }
