@@ -204,6 +204,9 @@ type Conflict struct {
 // returns false when one was accepted before with other data; otherwise it
 // returns the function that gives the claims up if no route takes the
 // records.
+// claimTimeout bounds the id-claims check of one request.
+const claimTimeout = 300 * time.Millisecond
+
 func (s *Server) claimIDs(ctx context.Context, w http.ResponseWriter, recs []record.Record, clientIDs []int) (func(), bool) {
 	none := func() {}
 	if s.cfg.IDClaims == nil || len(clientIDs) == 0 {
@@ -213,7 +216,9 @@ func (s *Server) claimIDs(ctx context.Context, w http.ResponseWriter, recs []rec
 	for k, i := range clientIDs {
 		claims[k] = IDClaim{ID: recs[i].ID, Fingerprint: Fingerprint(recs[i])}
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	// A best-effort check: a Redis that does not answer at once must not
+	// hold the request up (the route's own hand-off decides the answer).
+	cctx, cancel := context.WithTimeout(ctx, min(s.cfg.AttemptTimeout, claimTimeout))
 	conflicts, rel, err := s.cfg.IDClaims.Claim(cctx, claims)
 	cancel()
 	if err != nil {
