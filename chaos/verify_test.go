@@ -10,6 +10,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // mongoState is what MongoDB holds, read directly (not through vacunometro).
@@ -91,7 +92,7 @@ func (c *cluster) verify(t *testing.T, scenario string, l *loadGen, timeout time
 	var r result
 	start := time.Now()
 	for {
-		n, err := c.Store.Count(ctx)
+		n, err := testenv.CountRecords(ctx, c.Store)
 		snap, serr := c.Snapshot()
 		if err == nil && serr == nil && n >= int64(len(accepted)) && snap.Total == n {
 			m, err := c.readMongo(ctx)

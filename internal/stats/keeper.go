@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/store"
 )
 
 // Repair timing. A sink's InsertMany has InsertDeadline; an intent is
@@ -54,6 +55,31 @@ type Keeper struct {
 	rebuildOn bool
 	lastSaved string
 	wg        sync.WaitGroup
+
+	epoch   string    // MongoDB's epoch, as last read
+	epochAt time.Time // when it was read
+}
+
+// epochTTL is how long the keeper trusts the MongoDB epoch it read: it
+// changes only when the records collection is replaced.
+const epochTTL = 10 * time.Second
+
+// sourceEpoch returns MongoDB's epoch, read at most once per epochTTL.
+func (k *Keeper) sourceEpoch(ctx context.Context) (string, error) {
+	k.mu.Lock()
+	e, at := k.epoch, k.epochAt
+	k.mu.Unlock()
+	if e != "" && time.Since(at) < epochTTL {
+		return e, nil
+	}
+	e, _, err := k.src.Epoch(ctx)
+	if err != nil {
+		return "", err
+	}
+	k.mu.Lock()
+	k.epoch, k.epochAt = e, time.Now()
+	k.mu.Unlock()
+	return e, nil
 }
 
 // NewKeeper returns a keeper of view against src.
@@ -188,7 +214,7 @@ func (k *Keeper) checkEpoch(ctx context.Context) error {
 	if _, err := k.view.DropStaleRebuild(ctx); err != nil {
 		return err
 	}
-	epoch, _, err := k.src.Epoch(ctx)
+	epoch, err := k.sourceEpoch(ctx)
 	if err != nil {
 		return err
 	}
@@ -250,7 +276,7 @@ func (k *Keeper) saveFigures(ctx context.Context) error {
 	if epochCmd.Val() == "" || rebuildCmd.Val() == 1 || agg["updated_at"] == "" {
 		return nil
 	}
-	epoch, _, err := k.src.Epoch(ctx)
+	epoch, err := k.sourceEpoch(ctx)
 	if err != nil || epoch != epochCmd.Val() {
 		return err
 	}
@@ -267,7 +293,7 @@ func (k *Keeper) saveFigures(ctx context.Context) error {
 			fields[f] = n
 		}
 	}
-	if err := k.src.SaveFigures(ctx, figures(fields, k.view.now())); err != nil {
+	if err := k.src.SaveFigures(ctx, store.Figures{Fields: fields, At: k.view.now().UTC()}); err != nil {
 		return err
 	}
 	k.lastSaved = agg["updated_at"]

@@ -15,6 +15,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
@@ -51,18 +52,8 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	uri, db := testenv.Mongo(t)
-	st, err := store.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	rdb := testenv.StartRedis(t, false).Client(t)
-	view := stats.NewView(rdb, catalog.Default())
-	sk := sink.New(st, view, metrics.New(), testenv.Logger(t), sink.Options{Owner: "test-sink"})
-	t.Cleanup(sk.Close)
-	return &env{src: &counting{Store: st}, rdb: rdb, view: view, sink: sk}
+	e := routetest.NewEnv(t)
+	return &env{src: &counting{Store: e.Store}, rdb: e.Redis.Client(t), view: e.View, sink: e.Sink}
 }
 
 func makeRecords(n int, prefix string) []record.Record {

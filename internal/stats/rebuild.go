@@ -320,7 +320,7 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 			if d.Batch != "" && skip[d.Batch] {
 				continue
 			}
-			count.Add([]record.Record{d.Record})
+			count.add(d.Record)
 			res.Counted++
 			newest = keepNewest(newest, d.Record)
 		}

@@ -347,25 +347,30 @@ func Tally(recs []record.Record) Count {
 // Add counts more records.
 func (c *Count) Add(recs []record.Record) {
 	for _, r := range recs {
-		c.Total++
-		d := c.Departments[r.DepartmentCode]
-		d[r.Dose-1]++
-		c.Departments[r.DepartmentCode] = d
-		c.Vaccines[r.Vaccine]++
-		c.Doses[r.Dose-1]++
-		band := record.AgeBand(r.Age)
-		c.AgeBands[band]++
-		c.Routes[r.Route]++
-		if c.DeptVaccines == nil {
-			c.DeptVaccines, c.DeptBands, c.Days = map[string]map[string]int64{}, map[string]map[string]int64{}, map[string]int64{}
-		}
-		if c.DeptVaccines[r.DepartmentCode] == nil {
-			c.DeptVaccines[r.DepartmentCode], c.DeptBands[r.DepartmentCode] = map[string]int64{}, map[string]int64{}
-		}
-		c.DeptVaccines[r.DepartmentCode][r.Vaccine]++
-		c.DeptBands[r.DepartmentCode][band]++
-		c.Days[record.Day(r)+"|"+r.DepartmentCode+"|"+strconv.Itoa(r.Dose)]++
+		c.add(r)
 	}
+}
+
+// add counts one record.
+func (c *Count) add(r record.Record) {
+	c.Total++
+	d := c.Departments[r.DepartmentCode]
+	d[r.Dose-1]++
+	c.Departments[r.DepartmentCode] = d
+	c.Vaccines[r.Vaccine]++
+	c.Doses[r.Dose-1]++
+	band := record.AgeBand(r.Age)
+	c.AgeBands[band]++
+	c.Routes[r.Route]++
+	if c.DeptVaccines == nil {
+		c.DeptVaccines, c.DeptBands, c.Days = map[string]map[string]int64{}, map[string]map[string]int64{}, map[string]int64{}
+	}
+	if c.DeptVaccines[r.DepartmentCode] == nil {
+		c.DeptVaccines[r.DepartmentCode], c.DeptBands[r.DepartmentCode] = map[string]int64{}, map[string]int64{}
+	}
+	c.DeptVaccines[r.DepartmentCode][r.Vaccine]++
+	c.DeptBands[r.DepartmentCode][band]++
+	c.Days[record.Day(r)+"|"+r.DepartmentCode+"|"+strconv.Itoa(r.Dose)]++
 }
 
 // fields returns c as the view's hash fields: the aggregate's and the days'.

@@ -320,14 +320,3 @@ func (s *Store) Drop(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Count returns the number of stored records. FerretDB answers it by
-// reading every document: for tests and tools on small data only, never on
-// a start, repair or periodic path.
-func (s *Store) Count(ctx context.Context) (int64, error) {
-	n, err := s.coll.CountDocuments(ctx, bson.D{})
-	if err != nil {
-		return 0, fmt.Errorf("store: count: %w", err)
-	}
-	return n, nil
-}

@@ -83,7 +83,7 @@ func TestServerRefusesInvalidBatch(t *testing.T) {
 	if !strings.Contains(err.Error(), "server refused batch") || !strings.Contains(err.Error(), "department") {
 		t.Fatalf("error %q does not say the server refused the batch for its department", err)
 	}
-	if n, _ := e.Store.Count(context.Background()); n != 0 {
+	if n, _ := testenv.CountRecords(context.Background(), e.Store); n != 0 {
 		t.Fatalf("a refused batch stored %d records", n)
 	}
 }

@@ -90,7 +90,7 @@ func TestPendingEntriesOfADeadConsumerAreClaimed(t *testing.T) {
 	defer stop()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, _ := e.Store.Count(ctx)
+		n, _ := testenv.CountRecords(ctx, e.Store)
 		if n == int64(len(recs)) {
 			break
 		}
@@ -125,7 +125,7 @@ func TestAcceptedEntriesSurviveRedisKill(t *testing.T) {
 	defer stop()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, _ := e.Store.Count(ctx)
+		n, _ := testenv.CountRecords(ctx, e.Store)
 		if n == int64(len(recs)) {
 			return
 		}

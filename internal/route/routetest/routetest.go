@@ -101,7 +101,7 @@ func waitStored(t *testing.T, e *Env, want []record.Record, timeout time.Duratio
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
 	for {
-		n, err := e.Store.Count(ctx)
+		n, err := testenv.CountRecords(ctx, e.Store)
 		snap, serr := e.View.Snapshot(ctx)
 		if err == nil && serr == nil && n == int64(len(want)) && snap.Total == int64(len(want)) {
 			if diff := stats.Tally(want).Diff(snap, true); len(diff) > 0 {
