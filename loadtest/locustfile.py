@@ -15,8 +15,13 @@ A 202 must carry "ids" with one id per record sent, else the request is a failur
 A request whose records are all valid fails on any status but 202; one that
 carries an invalid record fails on any status but 422.
 
+Every record sent is marked "synthetic": true (a test record: stored and counted
+apart, in no public figure), so that a load test against production never
+changes the country's numbers; VAC_SYNTHETIC=0 sends them as real records.
+
 Environment:
   VAC_TRAFFIC        traffic file (default: traffic.json next to this file)
+  VAC_SYNTHETIC      1 (default): mark every record synthetic; 0: real records
   VAC_ACCEPTED_FILE  at test stop, write the number of distinct accepted records here
   VAC_WAIT_MIN/MAX   seconds between tasks per user (default 0.1 / 0.5)
   VAC_BATCH_MIN/MAX  batch size bounds (default 10 / 100)
@@ -94,6 +99,9 @@ class Tally:
 
 TRAFFIC = os.environ.get("VAC_TRAFFIC", os.path.join(HERE, "traffic.json"))
 VALID, INVALID = load_traffic(TRAFFIC)
+if os.environ.get("VAC_SYNTHETIC", "1") != "0":
+    VALID = [dict(r, synthetic=True) for r in VALID]
+    INVALID = [dict(r, synthetic=True) for r in INVALID]
 TALLY = Tally()
 BATCH_MIN = max(1, _env_int("VAC_BATCH_MIN", 10))
 BATCH_MAX = max(BATCH_MIN, _env_int("VAC_BATCH_MAX", 100))

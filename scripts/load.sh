@@ -13,8 +13,11 @@
 #   SETTLE      seconds to wait for /api/stats to catch up after the run [60]
 #   BIN         the binary to start [bin/vacunometro]
 #   LOCUST      the locust command [/usr/bin/locust, else locust on PATH]
+#   VAC_SYNTHETIC [1]  1: Locust marks its records synthetic (counted apart, in no public figure),
+#               and /api/stats "synthetic" is what must grow; 0: real records, "total" grows
 # Exit status: 0 when no valid request failed and /api/stats grew by exactly the
-# number of records accepted (202 ids; client ids counted once); 1 otherwise.
+# number of records accepted (202 ids; client ids counted once) and, for synthetic
+# records against the local server, the public total did not move; 1 otherwise.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,9 +98,13 @@ for i in $(seq 1 120); do
 	sleep 0.5
 done
 
-BASE=$(json_field "$STATS_URL/api/stats" total)
-[ -n "$BASE" ] || die "GET $STATS_URL/api/stats gave no total"
-log "ready; /api/stats total before the run: $BASE"
+export VAC_SYNTHETIC=${VAC_SYNTHETIC:-1}
+FIELD=total
+[ "$VAC_SYNTHETIC" = "0" ] || FIELD=synthetic
+BASE=$(json_field "$STATS_URL/api/stats" "$FIELD")
+[ -n "$BASE" ] || die "GET $STATS_URL/api/stats gave no $FIELD"
+PUBLIC_BASE=$(json_field "$STATS_URL/api/stats" total)
+log "ready; /api/stats $FIELD before the run: $BASE"
 
 ACCEPTED_FILE="$OUT/accepted.txt"
 rm -f "$ACCEPTED_FILE" "$OUT"/locust_*.csv
@@ -115,10 +122,10 @@ ACCEPTED=$(tr -dc '0-9' <"$ACCEPTED_FILE")
 EXPECT=$((BASE + ACCEPTED))
 
 # Wait until the pipeline has stored and counted everything, or the total stops moving.
-log "accepted $ACCEPTED records; waiting for /api/stats total to reach $EXPECT"
+log "accepted $ACCEPTED records; waiting for /api/stats $FIELD to reach $EXPECT"
 last="" still=0 total=""
 for _ in $(seq 1 $((SETTLE * 2))); do
-	total=$(json_field "$STATS_URL/api/stats" total)
+	total=$(json_field "$STATS_URL/api/stats" "$FIELD")
 	if [ "$total" = "$EXPECT" ]; then break; fi
 	if [ -n "$total" ] && [ "$total" = "$last" ]; then still=$((still + 1)); else still=0; fi
 	[ "$still" -ge 20 ] && break # unchanged for 10 s
@@ -127,7 +134,8 @@ for _ in $(seq 1 $((SETTLE * 2))); do
 done
 # A total that overshoots later would mean double counting: look once more.
 sleep 2
-total=$(json_field "$STATS_URL/api/stats" total)
+total=$(json_field "$STATS_URL/api/stats" "$FIELD")
+public=$(json_field "$STATS_URL/api/stats" total)
 
 # Aggregated row of the CSV: requests, failures, rps, p95 (the CSV can lag the summary slightly).
 read -r REQS FAILS RPS P95 < <("$PY" - "$OUT/locust_stats.csv" <<'EOF'
@@ -141,13 +149,18 @@ except Exception:
 EOF
 )
 
-SUMMARY="users=$USERS duration=$DURATION requests=$REQS failures=$FAILS req_per_s=$RPS p95_ms=$P95 accepted=$ACCEPTED stats_delta=$((${total:-0} - BASE))"
+SUMMARY="users=$USERS duration=$DURATION requests=$REQS failures=$FAILS req_per_s=$RPS p95_ms=$P95 accepted=$ACCEPTED ${FIELD}_delta=$((${total:-0} - BASE))"
 if [ "$LOCUST_RC" -ne 0 ] || { [ "$FAILS" != "?" ] && [ "$FAILS" != "0" ]; }; then
 	grep -A20 '^Error report' "$OUT/locust.log" >&2 || true
 	die "requests failed (locust exit $LOCUST_RC); $SUMMARY"
 fi
 [ -n "$total" ] || die "GET $STATS_URL/api/stats failed after the run; $SUMMARY"
 if [ "$total" != "$EXPECT" ]; then
-	die "/api/stats total $total, want $EXPECT ($BASE before + $ACCEPTED accepted); $SUMMARY"
+	die "/api/stats $FIELD $total, want $EXPECT ($BASE before + $ACCEPTED accepted); $SUMMARY"
+fi
+# Test records never reach the public figures: against our own server (no other traffic), the
+# public total must not have moved.
+if [ "$FIELD" = synthetic ] && [ -z "${LOAD_HOST:-}" ] && [ "$public" != "$PUBLIC_BASE" ]; then
+	die "/api/stats total moved from $PUBLIC_BASE to $public during a synthetic load; $SUMMARY"
 fi
 printf 'load: OK %s\n' "$SUMMARY"

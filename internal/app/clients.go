@@ -148,11 +148,11 @@ func (c *clients) statsView() *stats.View {
 
 // openSink needs the store and Redis: MongoDB first, then the view.
 func (c *clients) openSink() {
-	owner := ""
+	opts := sink.Options{Tracer: c.tr}
 	if c.keep != nil {
-		owner = c.keep.Owner()
+		opts.Lease = c.keep.Lease()
 	}
-	c.sink = sink.New(c.store, c.statsView(), c.m, c.log, sink.Options{Tracer: c.tr, Owner: owner})
+	c.sink = sink.New(c.store, c.statsView(), c.m, c.log, opts)
 	c.onClose(closeSink, c.sink.Close)
 }
 

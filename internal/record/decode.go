@@ -98,10 +98,11 @@ type wire struct {
 	VaccineType  json.RawMessage `json:"vaccine_type"`
 	NDose        json.RawMessage `json:"n_dose"`
 	VaccinatedAt json.RawMessage `json:"vaccinated_at"`
+	Synthetic    json.RawMessage `json:"synthetic"`
 	keyErrs      FieldErrors
 }
 
-var knownKeys = [...]string{"id", "name", "location", "age", "vaccine_type", "n_dose", "vaccinated_at"}
+var knownKeys = [...]string{"id", "name", "location", "age", "vaccine_type", "n_dose", "vaccinated_at", "synthetic"}
 
 // checkKeys finds, in a body encoding/json has already read into raws, the
 // keys it would have taken wrongly: a known key given twice in one record
@@ -368,6 +369,15 @@ func (d *Decoder) normalize(w *wire, now time.Time) (Record, error) {
 			bad("vaccinated_at", "must be between 2020-12-01 and now")
 		default:
 			r.VaccinatedAt = t.UTC()
+		}
+	}
+	if present(w.Synthetic) {
+		switch string(w.Synthetic) {
+		case "true":
+			r.Synthetic = true
+		case "false":
+		default:
+			bad("synthetic", "must be true or false")
 		}
 	}
 	if len(errs) > 0 {

@@ -128,6 +128,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"vaccinated_at tomorrow", rec(`,"vaccinated_at":"2021-09-02"`), "batch", "vaccinated_at", 0},
 		{"vaccinated_at +24:00", rec(`,"vaccinated_at":"2021-08-01T10:00:00+24:00"`), "batch", "vaccinated_at", 0},
 		{"vaccinated_at -13:00", rec(`,"vaccinated_at":"2021-08-01T10:00:00-13:00"`), "batch", "vaccinated_at", 0},
+		{"synthetic as a string", rec(`,"synthetic":"true"`), "batch", "synthetic", 0},
+		{"synthetic as a number", rec(`,"synthetic":1`), "batch", "synthetic", 0},
+		{"synthetic in capitals", rec(`,"Synthetic":true`), "batch", "synthetic", 0},
 		{"same id twice, first named", "[" + rec(`,"id":"k1"`) + "," + rec(`,"id":"k2"`) + "," + rec(`,"id":"k1"`) + "]", "batch", "id", 0},
 		{"same id twice, second named", "[" + rec(`,"id":"k1"`) + "," + rec(`,"id":"k2"`) + "," + rec(`,"id":"k1"`) + "]", "batch", "id", 2},
 		{"same id twice in ndjson", rec(`,"id":"k1"`) + "\n" + rec(`,"id":"k1"`), "batch", "id", 1},
@@ -424,5 +427,28 @@ func TestKeyChecksSeeOnlyTheRecordsOwnKeys(t *testing.T) {
 	_, err = d.Decode([]byte(`[{"name":"Ana","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1},{"name":"Eva","name":"Eve","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":1}]`))
 	if !errors.As(err, &be) || be.Errors[0].Field != "name" || be.Errors[0].Index != 1 {
 		t.Fatalf("duplicate in the second record: %v", err)
+	}
+}
+
+func TestSyntheticFlag(t *testing.T) {
+	d := &Decoder{Catalog: catalog.Default()}
+	base := `{"id":"smoke-1","name":"Prueba De Humo","location":"Guatemala","age":40,"vaccine_type":"Moderna","n_dose":1`
+	for _, tt := range []struct {
+		body string
+		want bool
+	}{
+		{base + `}`, false},
+		{base + `,"synthetic":false}`, false},
+		{base + `,"synthetic":null}`, false},
+		{base + `,"synthetic":true}`, true},
+	} {
+		recs, err := d.Decode([]byte(tt.body))
+		if err != nil || len(recs) != 1 || recs[0].Synthetic != tt.want {
+			t.Fatalf("%s: %+v, %v; want synthetic=%v", tt.body, recs, err, tt.want)
+		}
+		back, err := FromProto(recs[0].ToProto(), catalog.Default())
+		if err != nil || back.Synthetic != tt.want {
+			t.Fatalf("%s: over the wire synthetic=%v, %v", tt.body, back.Synthetic, err)
+		}
 	}
 }

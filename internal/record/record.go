@@ -28,6 +28,9 @@ type Record struct {
 	VaccinatedAt   time.Time `json:"vaccinated_at,omitzero" bson:"vaccinated_at,omitempty"`
 	ReceivedAt     time.Time `json:"received_at" bson:"received_at"`
 	Route          string    `json:"route" bson:"route"`
+	// Synthetic marks a test record (a release's smoke test, a load test):
+	// stored like any other, counted apart, never in the public figures.
+	Synthetic bool `json:"synthetic,omitempty" bson:"syn,omitempty"`
 	// Trace is the W3C traceparent of the accepting request (tracing on);
 	// it travels with the record over every route but is never stored.
 	Trace string `json:"-" bson:"-"`
@@ -168,7 +171,7 @@ func (r Record) ToProto() *pb.Record {
 	p := &pb.Record{
 		Id: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: uint32(r.Age), Vaccine: r.Vaccine, Dose: uint32(r.Dose),
-		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route, Traceparent: r.Trace,
+		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route, Traceparent: r.Trace, Synthetic: r.Synthetic,
 	}
 	if !r.VaccinatedAt.IsZero() {
 		p.VaccinatedAtMs = r.VaccinatedAt.UnixMilli()
@@ -184,6 +187,7 @@ func FromProto(p *pb.Record, cat *catalog.Catalog) (Record, error) {
 		ID: p.GetId(), Name: p.GetName(), DepartmentCode: p.GetDepartmentCode(), Department: p.GetDepartment(),
 		Age: int(p.GetAge()), Vaccine: p.GetVaccine(), Dose: int(p.GetDose()),
 		ReceivedAt: time.UnixMilli(p.GetReceivedAtMs()).UTC(), Route: p.GetRoute(), Trace: p.GetTraceparent(),
+		Synthetic: p.GetSynthetic(),
 	}
 	if p.GetVaccinatedAtMs() != 0 {
 		r.VaccinatedAt = time.UnixMilli(p.GetVaccinatedAtMs()).UTC()

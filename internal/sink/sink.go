@@ -31,8 +31,12 @@ type Options struct {
 	MaxBatch    int          // records per InsertMany (default 1000)
 	MaxInFlight int          // concurrent InsertMany calls (default 2)
 	Tracer      trace.Tracer // optional
-	// Owner is the process's heartbeat id (stats.Keeper.Owner), so that a
-	// batch left uncommitted by a crash is repaired once the process is gone.
+	// Lease is the process's insert lease (stats.Keeper.Lease): inserts end
+	// when it lapses, so that a batch left uncommitted by a crash is
+	// repaired as soon as the process's heartbeat is gone.
+	Lease *stats.Lease
+	// Owner is the heartbeat id of a sink without a Lease (tests): its
+	// batches are repaired once it is gone and InsertDeadline has passed.
 	Owner string
 }
 
@@ -45,6 +49,7 @@ type Sink struct {
 	b     *batch.Batcher[record.Record]
 	tr    trace.Tracer
 	owner string
+	lease *stats.Lease
 
 	maxBatch int
 }
@@ -60,7 +65,7 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 	if opts.Owner == "" {
 		opts.Owner = stats.NewBatchID()
 	}
-	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner, maxBatch: opts.MaxBatch}
+	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner, lease: opts.Lease, maxBatch: opts.MaxBatch}
 	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight})
 	return s
 }
@@ -100,10 +105,22 @@ func (s *Sink) flushOne(ctx context.Context, recs []record.Record) error {
 	for i, r := range recs {
 		ids[i] = r.ID
 	}
-	if err := s.view.Intend(ctx, batch, s.owner, ids); err != nil {
+	ictx, cancel := context.WithTimeout(ctx, stats.InsertDeadline)
+	if s.lease != nil {
+		err := s.view.IntendLeased(ctx, batch, s.lease, ids)
+		if err == nil {
+			// The insert ends when the lease does: a repair may count this
+			// batch as soon as the heartbeat is gone.
+			stop := context.AfterFunc(s.lease.Context(), cancel)
+			defer stop()
+		} else {
+			cancel()
+			return fmt.Errorf("sink: %w", err)
+		}
+	} else if err := s.view.Intend(ctx, batch, s.owner, ids); err != nil {
+		cancel()
 		return fmt.Errorf("sink: %w", err)
 	}
-	ictx, cancel := context.WithTimeout(ctx, stats.InsertDeadline)
 	res, err := s.store.Insert(ictx, batch, recs)
 	cancel()
 	if err != nil {

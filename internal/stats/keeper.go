@@ -18,13 +18,15 @@ import (
 	"github.com/vacunometro/vacunometro/internal/store"
 )
 
-// Repair timing. A sink's InsertMany has InsertDeadline; an intent is
-// repaired once its owner's heartbeat has lapsed and it is older than the
-// deadline (the insert is over: done, failed or cut off), or, whoever owns
-// it, once it is older than RepairAfter.
+// Repair timing. A sink's InsertMany has InsertDeadline and, under a
+// Lease, ends when the lease lapses. An intent is repaired once its owner's
+// heartbeat has lapsed (HeartbeatTTL after its last renewal) and, for an
+// intent written without a lease, it is older than the deadline (the insert
+// is over: done, failed or cut off); or, whoever owns it, once it is older
+// than RepairAfter.
 const (
 	InsertDeadline = 8 * time.Second
-	HeartbeatTTL   = 5 * time.Second
+	HeartbeatTTL   = 4 * time.Second
 	RepairAfter    = 30 * time.Second
 )
 
@@ -49,6 +51,8 @@ type Keeper struct {
 	src  Source
 	log  *slog.Logger
 	opts KeeperOptions
+
+	lease *Lease
 
 	mu        sync.Mutex
 	ctx       context.Context // Run's, for rebuilds started on request
@@ -96,12 +100,33 @@ func NewKeeper(view *View, src Source, log *slog.Logger, opts KeeperOptions) *Ke
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Keeper{view: view, src: src, log: log, opts: opts}
+	return &Keeper{view: view, src: src, log: log, opts: opts, lease: NewLease(opts.Owner)}
 }
 
-// Owner is the id this keeper's process heartbeats under: give it to the
-// sink, so that its intents are repaired only once the process is gone.
+// Owner is the id this keeper's process heartbeats under.
 func (k *Keeper) Owner() string { return k.opts.Owner }
+
+// Lease is this process's insert lease, renewed by Run: give it to the
+// sink, so that its intents are repaired as soon as the process is gone,
+// and only then.
+func (k *Keeper) Lease() *Lease { return k.lease }
+
+// heartbeat renews the lease every HeartbeatTTL/4 until ctx ends, apart
+// from the repair, which can take seconds.
+func (k *Keeper) heartbeat(ctx context.Context) {
+	t := time.NewTicker(HeartbeatTTL / 4)
+	defer t.Stop()
+	for {
+		if err := k.view.Renew(ctx, k.lease); err != nil && ctx.Err() == nil {
+			k.log.Warn("view heartbeat", "err", err, "lease_until", k.lease.Until())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Run keeps the view until ctx ends, then waits for a rebuild it started.
 func (k *Keeper) Run(ctx context.Context) {
@@ -109,6 +134,12 @@ func (k *Keeper) Run(ctx context.Context) {
 	k.ctx = ctx
 	k.mu.Unlock()
 	defer k.wg.Wait()
+	defer k.lease.Stop()
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		k.heartbeat(ctx)
+	}()
 	t := time.NewTicker(k.opts.Tick)
 	defer t.Stop()
 	lastSave := time.Time{}
@@ -129,9 +160,6 @@ func (k *Keeper) Run(ctx context.Context) {
 }
 
 func (k *Keeper) tick(ctx context.Context) {
-	if err := k.view.Heartbeat(ctx, k.opts.Owner, HeartbeatTTL); err != nil && ctx.Err() == nil {
-		k.log.Warn("view heartbeat", "err", err)
-	}
 	if n, err := k.Repair(ctx); err != nil && ctx.Err() == nil {
 		k.log.Warn("repair the view", "err", err)
 	} else if n > 0 {
@@ -166,7 +194,7 @@ func (k *Keeper) Repair(ctx context.Context) (int, error) {
 			continue
 		}
 		age := now.Sub(time.UnixMilli(in.AtMs))
-		if age < InsertDeadline+time.Second {
+		if !in.Leased && age < InsertDeadline+time.Second {
 			continue
 		}
 		if age < RepairAfter {

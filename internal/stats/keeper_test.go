@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -401,4 +402,136 @@ func TestALostViewShowsTheSavedFiguresUntilRebuilt(t *testing.T) {
 	if snap.Rebuilding != nil {
 		t.Fatal("still rebuilding after the swap")
 	}
+}
+
+func TestALeasedIntentOfADeadOwnerIsRepairedAtOnce(t *testing.T) {
+	cases := []struct {
+		name      string
+		leased    bool
+		ownerDies bool
+		want      int
+	}{
+		{"leased, owner gone: counted at once", true, true, 40},
+		{"leased, owner alive: left to its owner", true, false, 0},
+		{"no lease, owner gone: waits out the insert deadline", false, true, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t)
+			ctx := context.Background()
+			recs := makeRecords(40, "lease")
+			ids := make([]string, len(recs))
+			for i, r := range recs {
+				ids[i] = r.ID
+			}
+			owner := fmt.Sprintf("crashed-%d", time.Now().UnixNano())
+			if c.leased {
+				if err := e.view.IntendLeased(ctx, "b-"+owner, stats.NewLease(owner), ids); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := e.view.Intend(ctx, "b-"+owner, owner, ids); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.src.Insert(ctx, "b-"+owner, recs); err != nil {
+				t.Fatal(err)
+			}
+			if c.ownerDies {
+				e.rdb.Del(ctx, "{vac}:owner:"+owner) // its heartbeat lapsed
+			}
+			// One second after the intent: well inside InsertDeadline.
+			soon := time.Now().Add(time.Second)
+			k := stats.NewKeeper(e.view, e.src, testenv.Logger(t), stats.KeeperOptions{Now: func() time.Time { return soon }})
+			n, err := k.Repair(ctx)
+			if err != nil || n != c.want {
+				t.Fatalf("Repair = %d, %v; want %d", n, err, c.want)
+			}
+			if c.want > 0 {
+				e.expect(t, recs)
+			}
+		})
+	}
+}
+
+func TestALeaseLapsesWithoutHeartbeatsAndCutsItsInsertsOff(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	l := stats.NewLease("lapsing")
+	if l.Context().Err() == nil {
+		t.Fatal("a lease is live before its first heartbeat")
+	}
+	if err := e.view.Renew(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	lctx := l.Context()
+	if lctx.Err() != nil {
+		t.Fatal("the lease lapsed right after a heartbeat")
+	}
+	ttl, err := e.rdb.PTTL(ctx, "{vac}:owner:lapsing").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key outlives the lease: Redis expires it at least the margin later.
+	if left := time.Until(l.Until()); ttl-left < time.Second {
+		t.Fatalf("heartbeat key expires in %s, the lease in %s: the key must outlive it", ttl, left)
+	}
+	select {
+	case <-lctx.Done():
+	case <-time.After(stats.HeartbeatTTL):
+		t.Fatal("the lease did not lapse without heartbeats")
+	}
+	if n, _ := e.rdb.Exists(ctx, "{vac}:owner:lapsing").Result(); n != 1 {
+		t.Fatal("the heartbeat key expired before the lease lapsed")
+	}
+	// A heartbeat afterwards starts a new term.
+	if err := e.view.Renew(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Context().Err() != nil {
+		t.Fatal("a renewed lease stays lapsed")
+	}
+	l.Stop()
+	if l.Context().Err() == nil {
+		t.Fatal("a stopped lease is live")
+	}
+}
+
+func TestSyntheticRecordsAreCountedApartAndInNoPublicFigure(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	real := makeRecords(60, "real")
+	test := makeRecords(40, "smoke")
+	for i := range test {
+		test[i].Synthetic = true
+	}
+	// Mixed in the same batches, the test records last (the latest ones).
+	all := append(append([]record.Record{}, real...), test...)
+	e.store(t, all)
+	check := func(when string) {
+		t.Helper()
+		snap := e.expect(t, all) // Tally leaves test records out of every figure but Synthetic
+		if snap.Total != 60 || snap.Synthetic != 40 {
+			t.Fatalf("%s: total %d, synthetic %d; want 60 and 40", when, snap.Total, snap.Synthetic)
+		}
+		for _, l := range snap.Latest {
+			if strings.HasPrefix(l.ID, "smoke-") {
+				t.Fatalf("%s: a test record is among the latest: %+v", when, l)
+			}
+		}
+		if len(snap.Latest) == 0 {
+			t.Fatalf("%s: no latest records", when)
+		}
+		days, err := stats.ReadDays(ctx, e.rdb, catalog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if days.Total != 60 {
+			t.Fatalf("%s: the daily series sums to %d doses, want the 60 real ones", when, days.Total)
+		}
+	}
+	check("after the commits")
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.rebuild(t)
+	check("after a rebuild")
 }

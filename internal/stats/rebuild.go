@@ -387,9 +387,9 @@ func (v *View) writeHash(ctx context.Context, key string, fields map[string]int6
 }
 
 // keepNewest keeps the latestKept most recently received records, newest
-// first.
+// first; test records are never among them.
 func keepNewest(newest []record.Record, r record.Record) []record.Record {
-	if len(newest) == latestKept && !r.ReceivedAt.After(newest[len(newest)-1].ReceivedAt) {
+	if r.Synthetic || len(newest) == latestKept && !r.ReceivedAt.After(newest[len(newest)-1].ReceivedAt) {
 		return newest
 	}
 	i := len(newest)

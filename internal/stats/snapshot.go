@@ -26,6 +26,10 @@ type Snapshot struct {
 	AgeBands    []NamedCount      `json:"age_bands"`   // "0-11" .. "80+"
 	Routes      []RouteStats      `json:"routes"`      // grpc, redis, pubsub: configured weight and observed count
 
+	// Synthetic counts test records (smoke and load tests): they are in no
+	// other figure of the snapshot, the series or the downloads.
+	Synthetic int64 `json:"synthetic"`
+
 	Latest           []LatestRecord `json:"latest"` // newest first, at most 5, names masked
 	RecordsPerSecond float64        `json:"records_per_second"`
 	UpdatedAt        *time.Time     `json:"updated_at"` // when a record was last counted; null before any

@@ -87,8 +87,13 @@ var (
 // intent behind; the repair (Keeper) finds intents whose owner is dead or
 // that are older than RepairAfter, reads those ids from MongoDB by exact
 // _id, and commits the documents that carry that batch id: O(what is
-// missing), never a scan. RepairAfter is well beyond the sink's insert
-// deadline, so a live, slow sink is never raced mid-insert.
+// missing), never a scan. It must never count a batch whose insert may
+// still add documents (those would then stay uncounted until a rebuild).
+// A sink inserts under its process's Lease: its inserts are cut off
+// leaseMargin before its heartbeat key can expire, so a dead owner's
+// (lapsed heartbeat's) intents are repaired at once; an intent written
+// without a lease waits out InsertDeadline too. RepairAfter is well beyond
+// the insert deadline, so a live, slow sink is never raced mid-insert.
 //
 // A full rebuild (Rebuild) scans MongoDB into new keys while commits go on;
 // commits made meanwhile also go to a delta and name their batch, the scan
@@ -112,25 +117,43 @@ func NewView(rdb redis.UniversalClient, cat *catalog.Catalog) *View {
 // intent is what the pending hash holds for a batch between its intent and
 // its commit: no personal data, only ids.
 type intent struct {
-	Owner string   `json:"o"`
-	AtMs  int64    `json:"t"`
-	IDs   []string `json:"ids"`
+	Owner  string   `json:"o"`
+	AtMs   int64    `json:"t"`
+	Leased bool     `json:"l,omitempty"` // the owner's inserts end with its lease (Lease)
+	IDs    []string `json:"ids"`
 }
 
 // Intend records that batch (of owner) is about to be inserted with ids.
-// Call it before the InsertMany; Commit removes it.
+// Call it before the InsertMany; Commit removes it. Its insert must end
+// within InsertDeadline: the repair counts it after that once owner's
+// heartbeat has lapsed.
 func (v *View) Intend(ctx context.Context, batch, owner string, ids []string) error {
-	b, err := json.Marshal(intent{Owner: owner, AtMs: v.now().UnixMilli(), IDs: ids})
+	return v.intend(ctx, batch, owner, nil, ids)
+}
+
+// IntendLeased is Intend for an owner that cuts its inserts off when its
+// lease lapses (insert under l.Context()): the repair counts the batch as
+// soon as the owner's heartbeat is gone. It renews l.
+func (v *View) IntendLeased(ctx context.Context, batch string, l *Lease, ids []string) error {
+	return v.intend(ctx, batch, l.Owner(), l, ids)
+}
+
+func (v *View) intend(ctx context.Context, batch, owner string, l *Lease, ids []string) error {
+	b, err := json.Marshal(intent{Owner: owner, AtMs: v.now().UnixMilli(), Leased: l != nil, IDs: ids})
 	if err != nil {
 		return fmt.Errorf("stats: encode intent: %w", err)
 	}
 	// The owner's heartbeat goes with every intent, so that no intent is
 	// ever seen without a live owner while its insert may still run.
+	sent := time.Now()
 	pipe := v.rdb.TxPipeline()
 	pipe.HSet(ctx, keyPending, batch, b)
 	pipe.Set(ctx, fmt.Sprintf(keyOwnerFmt, owner), "1", HeartbeatTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("stats: intent of batch %s: %w", batch, err)
+	}
+	if l != nil {
+		l.renewed(sent)
 	}
 	return nil
 }
@@ -144,6 +167,16 @@ func (v *View) Heartbeat(ctx context.Context, owner string, ttl time.Duration) e
 	return nil
 }
 
+// Renew heartbeats under l's owner and, when Redis took it, extends l.
+func (v *View) Renew(ctx context.Context, l *Lease) error {
+	sent := time.Now()
+	if err := v.Heartbeat(ctx, l.Owner(), HeartbeatTTL); err != nil {
+		return err
+	}
+	l.renewed(sent)
+	return nil
+}
+
 // ErrCommitted is returned by Commit when the batch was committed already
 // (its intent is gone): nothing was counted.
 var ErrCommitted = errors.New("stats: batch already committed")
@@ -153,18 +186,26 @@ var ErrCommitted = errors.New("stats: batch already committed")
 // were counted, or ErrCommitted when the batch had been committed before.
 func (v *View) Commit(ctx context.Context, batch string, fresh []record.Record) (int, error) {
 	now := v.now()
-	agg, days := Tally(fresh).fields()
-	args := make([]any, 0, 7+2*len(agg)+2*len(days)+latestKept)
-	args = append(args, now.UnixMilli(), ChangedChannel, batch, len(fresh), len(agg), len(days), latestKept)
+	tally := Tally(fresh)
+	agg, days := tally.fields()
+	args := make([]any, 0, 8+2*len(agg)+2*len(days)+latestKept)
+	args = append(args, now.UnixMilli(), ChangedChannel, batch, len(fresh), len(agg), len(days), latestKept, tally.Total)
 	for f, n := range agg {
 		args = append(args, f, n)
 	}
 	for f, n := range days {
 		args = append(args, f, n)
 	}
-	// Only the batch's last records can be among the latest: encode those.
-	for i := max(0, len(fresh)-latestKept); i < len(fresh); i++ {
-		b, err := json.Marshal(latestOf(fresh[i]))
+	// Only the batch's last records can be among the latest: encode those,
+	// oldest first; test records are never shown.
+	latest := make([]record.Record, 0, latestKept)
+	for i := len(fresh) - 1; i >= 0 && len(latest) < latestKept; i-- {
+		if !fresh[i].Synthetic {
+			latest = append(latest, fresh[i])
+		}
+	}
+	for i := len(latest) - 1; i >= 0; i-- {
+		b, err := json.Marshal(latestOf(latest[i]))
 		if err != nil {
 			return 0, fmt.Errorf("stats: encode latest: %w", err)
 		}
@@ -255,7 +296,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		n, _ := strconv.ParseInt(agg[field], 10, 64)
 		return n
 	}
-	s := &Snapshot{Total: num("total"), Population: v.cat.Population(), GeneratedAt: now.UTC()}
+	s := &Snapshot{Total: num("total"), Synthetic: num("synthetic"), Population: v.cat.Population(), GeneratedAt: now.UTC()}
 	for _, d := range v.cat.Departments() {
 		ds := DepartmentStats{Code: d.Code, Name: d.Name, Population: d.Population}
 		for dose := 1; dose <= 4; dose++ {
@@ -325,6 +366,7 @@ func pct(n, of int64) float64 {
 // to compare what was sent or stored against a snapshot.
 type Count struct {
 	Total       int64
+	Synthetic   int64 // test records: counted here only, in no other figure
 	Departments map[string][4]int64
 	Vaccines    map[string]int64
 	Doses       [4]int64
@@ -353,6 +395,10 @@ func (c *Count) Add(recs []record.Record) {
 
 // add counts one record.
 func (c *Count) add(r record.Record) {
+	if r.Synthetic {
+		c.Synthetic++
+		return
+	}
 	c.Total++
 	d := c.Departments[r.DepartmentCode]
 	d[r.Dose-1]++
@@ -376,6 +422,9 @@ func (c *Count) add(r record.Record) {
 // fields returns c as the view's hash fields: the aggregate's and the days'.
 func (c Count) fields() (agg, days map[string]int64) {
 	agg = make(map[string]int64, 64)
+	if c.Synthetic != 0 {
+		agg["synthetic"] = c.Synthetic
+	}
 	if c.Total == 0 {
 		return agg, map[string]int64{}
 	}
@@ -424,6 +473,7 @@ func (c Count) Diff(s *Snapshot, withRoutes bool) []string {
 		}
 	}
 	check("total", s.Total, c.Total)
+	check("synthetic", s.Synthetic, c.Synthetic)
 	for _, d := range s.Departments {
 		want := c.Departments[d.Code]
 		for i := range 4 {

@@ -57,6 +57,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
       },
     ],
     records_per_second: 12.5,
+    synthetic: 0,
     updated_at: '2026-11-27T08:00:00Z',
     generated_at: '2026-11-27T08:00:01Z',
     rollout: null,

@@ -51,6 +51,7 @@ export interface Snapshot {
   routes: RouteStats[]
   latest: LatestRecord[]
   records_per_second: number
+  synthetic: number // test records (smoke and load tests), counted apart: in no other figure
   updated_at: string | null
   generated_at: string
   rollout: Rollout | null // the last progressive rollout; null when none ran

@@ -45,7 +45,9 @@ type Record struct {
 	Route string `protobuf:"bytes,10,opt,name=route,proto3" json:"route,omitempty"`
 	// W3C traceparent of the request that accepted it, when tracing is on:
 	// consumers continue or link to that trace. Not stored.
-	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// A test record (smoke or load test): stored, counted apart, never in the public figures.
+	Synthetic     bool `protobuf:"varint,12,opt,name=synthetic,proto3" json:"synthetic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -155,6 +157,13 @@ func (x *Record) GetTraceparent() string {
 		return x.Traceparent
 	}
 	return ""
+}
+
+func (x *Record) GetSynthetic() bool {
+	if x != nil {
+		return x.Synthetic
+	}
+	return false
 }
 
 // A group-committed batch: the unit carried by every route
@@ -296,7 +305,7 @@ var File_vacunometro_v1_records_proto protoreflect.FileDescriptor
 
 const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xbd\x02\n" +
+	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xdb\x02\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -311,7 +320,8 @@ const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\x0ereceived_at_ms\x18\t \x01(\x03R\freceivedAtMs\x12\x14\n" +
 	"\x05route\x18\n" +
 	" \x01(\tR\x05route\x12 \n" +
-	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"?\n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\x12\x1c\n" +
+	"\tsynthetic\x18\f \x01(\bR\tsynthetic\"?\n" +
 	"\vRecordBatch\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.vacunometro.v1.RecordR\arecords\"C\n" +
 	"\x0eDeliverRequest\x121\n" +

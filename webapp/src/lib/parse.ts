@@ -76,6 +76,7 @@ export function parseSnapshot(input: unknown): Snapshot | null {
     routes: arr(v.routes).filter(isObj).map(route),
     latest: arr(v.latest).filter(isObj).map(latest),
     records_per_second: num(v.records_per_second),
+    synthetic: num(v.synthetic),
     updated_at: typeof v.updated_at === 'string' ? v.updated_at : null,
     generated_at: str(v.generated_at),
     rollout: parseRollout(v.rollout),
