@@ -40,6 +40,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/embedded"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
@@ -215,7 +216,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	viewW := stats.NewView(rdb, catalog.Default())
+	viewW := stats.NewView(rdb, catalog.Default(), route.All)
 	recs := synthetic(c.uncounted, "crash")
 	for i := 0; i < len(recs); i += 1000 {
 		part := recs[i:min(i+1000, len(recs))]

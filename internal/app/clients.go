@@ -14,6 +14,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/sink"
@@ -141,7 +142,7 @@ func (c *clients) openPubSub(ctx context.Context, addr string, ensure bool) erro
 // statsView is the Redis view of the statistics (Redis must be open).
 func (c *clients) statsView() *stats.View {
 	if c.view == nil {
-		c.view = stats.NewView(c.rdb, c.cat)
+		c.view = stats.NewView(c.rdb, c.cat, route.All)
 	}
 	return c.view
 }

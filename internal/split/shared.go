@@ -9,19 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/schema"
 )
-
-// SharedKey is the Redis hash the dashboard's view (internal/stats) reads
-// for the configured split: one field per route (its weight), and the
-// "version" and "group" of the change that wrote it, the last one made.
-const SharedKey = "{vac}:split"
-
-// groupKeyPrefix + group is the hash of one group's split: route weights
-// and "version". Instances configured alike (the same SPLIT: the instances
-// of one Cloud Run revision, or of one deployment) form a group and share
-// one split; instances configured otherwise (a revision that serves one
-// route only) keep theirs.
-const groupKeyPrefix = "{vac}:split:g:"
 
 // DefaultFollowEvery is how often Follow reads the shared split besides the
 // announcements (a missed announcement costs at most this long).
@@ -62,7 +52,7 @@ type Shared struct {
 // announced on channel with payload (the dashboard's "changed" channel,
 // "split"). Use the configured weights (Weights.String) as the group.
 func NewShared(rdb redis.UniversalClient, channel, payload, group string) *Shared {
-	return &Shared{rdb: rdb, key: groupKeyPrefix + group, group: group, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
+	return &Shared{rdb: rdb, key: schema.SplitGroupKeyPrefix + group, group: group, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
 }
 
 // Publish stores w as the next version and announces it. names are every
@@ -84,7 +74,7 @@ func (s *Shared) Publish(ctx context.Context, w Weights, names []string) (int64,
 	for _, n := range keys {
 		args = append(args, n, all[n])
 	}
-	v, err := s.script.Run(ctx, s.rdb, []string{s.key, SharedKey}, args...).Int64()
+	v, err := s.script.Run(ctx, s.rdb, []string{s.key, schema.SplitKey}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("split: publish: %w", err)
 	}

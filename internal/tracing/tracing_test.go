@@ -61,7 +61,7 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	rs := testenv.StartRedis(t, false)
 	rdb := rs.Client(t)
 	cat := catalog.Default()
-	sk := sink.New(st, stats.NewView(rdb, cat), metrics.New(), log, sink.Options{Tracer: tr})
+	sk := sink.New(st, stats.NewView(rdb, cat, route.All), metrics.New(), log, sink.Options{Tracer: tr})
 	defer sk.Close()
 
 	// gRPC server and client.

@@ -64,7 +64,7 @@ func NewEnv(t *testing.T) *Env {
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	rs := testenv.StartRedis(t, false)
-	view := stats.NewView(rs.Client(t), catalog.Default())
+	view := stats.NewView(rs.Client(t), catalog.Default(), route.All)
 	sk := sink.New(st, view, metrics.New(), testenv.Logger(t), sink.Options{})
 	t.Cleanup(sk.Close)
 	return &Env{Store: st, View: view, Sink: sk, Redis: rs}
