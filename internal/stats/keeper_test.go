@@ -15,12 +15,12 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
 
 // counting wraps the store and counts what the view asks of it.
@@ -53,7 +53,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := routetest.NewEnv(t)
+	e := sinkenv.New(t)
 	return &env{src: &counting{Store: e.Store}, rdb: e.Redis.Client(t), view: e.View, sink: e.Sink}
 }
 
