@@ -274,7 +274,7 @@ func TestKillRedisServerAndRebuild(t *testing.T) {
 // back (what Terraform keeps on Google Cloud). During the outage itself the
 // load runs at full speed.
 func TestStopPubSubEmulator(t *testing.T) {
-	emu, err := newEmulator(t)
+	emu, err := testenv.StartEmulator("vacunometro-chaos")
 	if err != nil {
 		testenv.Missing(t, "Pub/Sub emulator: %v", err)
 	}
