@@ -109,36 +109,50 @@ func (s *Shared) Load(ctx context.Context) (Weights, int64, error) {
 // Sync applies the stored split to sp if it is newer than what sp holds,
 // keeping only the routes in known. It reports whether sp changed.
 func (s *Shared) Sync(ctx context.Context, sp *Splitter, known []string) (bool, error) {
-	w, v, err := s.Load(ctx)
+	mine, all, v, err := s.loadKnown(ctx, known)
 	if err != nil || v == 0 {
 		return false, err
 	}
-	mine := Weights{}
-	for _, n := range known {
-		mine[n] = w[n]
-	}
-	if mine.Total() == 0 {
+	if mine == nil {
 		if _, cur := sp.Current(); v > cur {
-			return false, fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, w, known)
+			return false, noWeight(v, all, known)
 		}
 		return false, nil
 	}
 	return sp.SetVersion(mine, v), nil
 }
 
+// loadKnown loads the stored split (all, version v; v is 0 when none is
+// stored) and keeps the routes in known: mine is nil when it gives them no
+// weight.
+func (s *Shared) loadKnown(ctx context.Context, known []string) (mine, all Weights, v int64, err error) {
+	all, v, err = s.Load(ctx)
+	if err != nil || v == 0 {
+		return nil, all, v, err
+	}
+	mine = Weights{}
+	for _, n := range known {
+		mine[n] = all[n]
+	}
+	if mine.Total() == 0 {
+		return nil, all, v, nil
+	}
+	return mine, all, v, nil
+}
+
+func noWeight(v int64, all Weights, known []string) error {
+	return fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, all, known)
+}
+
 // Adopt sets sp, not in use yet, to the stored split (only the routes in
 // known) and its version, and reports whether one is stored.
 func (s *Shared) Adopt(ctx context.Context, sp *Splitter, known []string) (bool, error) {
-	w, v, err := s.Load(ctx)
+	mine, all, v, err := s.loadKnown(ctx, known)
 	if err != nil || v == 0 {
 		return false, err
 	}
-	mine := Weights{}
-	for _, n := range known {
-		mine[n] = w[n]
-	}
-	if mine.Total() == 0 {
-		return false, fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, w, known)
+	if mine == nil {
+		return false, noWeight(v, all, known)
 	}
 	sp.Init(mine, v)
 	return true, nil
