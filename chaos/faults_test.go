@@ -20,6 +20,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
@@ -225,7 +226,7 @@ func TestKillRedisServerAndRebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RDB.Del(ctx, "{vac}:agg", "{vac}:counted", "{vac}:latest").Err(); err != nil {
+	if err := c.RDB.Del(ctx, schema.AggKey, schema.CountedKey, schema.LatestKey).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if s, err := c.Snapshot(); err != nil || s.Total != 0 {
@@ -273,7 +274,7 @@ func TestKillRedisServerAndRebuild(t *testing.T) {
 // back (what Terraform keeps on Google Cloud). During the outage itself the
 // load runs at full speed.
 func TestStopPubSubEmulator(t *testing.T) {
-	emu, err := newEmulator(t)
+	emu, err := testenv.StartEmulator("vacunometro-chaos")
 	if err != nil {
 		testenv.Missing(t, "Pub/Sub emulator: %v", err)
 	}

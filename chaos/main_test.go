@@ -4,16 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vacunometro/vacunometro/internal/embedded"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
@@ -31,7 +26,7 @@ var long bool
 // PUBSUB_EMULATOR_HOST is unset (and stopped by TestMain).
 var (
 	sharedEmuOnce sync.Once
-	sharedEmu     *emulator
+	sharedEmu     *testenv.Emulator
 	sharedEmuErr  error
 )
 
@@ -48,21 +43,10 @@ func TestMain(m *testing.M) {
 		}
 		loadFor, long = v, true
 	}
-	dir, err := os.MkdirTemp("", "vacunometro-chaos")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin, err = testenv.BuildBinary(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
+	code := testenv.RunWithBinary(m, "vacunometro-chaos", &bin)
 	if sharedEmu != nil {
 		sharedEmu.Stop()
 	}
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -83,79 +67,6 @@ func startProc(t testing.TB, name string, env []string, addr string, args ...str
 	return testenv.StartProc(t, bin, name, env, addr, args...)
 }
 
-// emulator is a Google Pub/Sub emulator of the test's own: gcloud and its
-// java child in a process group of their own (setsid), so that Stop ends both.
-type emulator struct {
-	Host string // 127.0.0.1:PORT
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// newEmulator starts an emulator on a free port.
-func newEmulator(t testing.TB) (*emulator, error) {
-	if _, err := exec.LookPath("gcloud"); err != nil {
-		return nil, fmt.Errorf("gcloud (the Pub/Sub emulator) is not on PATH")
-	}
-	port, err := embedded.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	e := &emulator{Host: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(os.TempDir(), fmt.Sprintf("vacunometro-chaos-emulator-%d.log", port))}
-	return e, e.Start()
-}
-
-// Start (re)starts the emulator on its port and waits until it answers.
-func (e *emulator) Start() error {
-	f, err := os.Create(e.log)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	e.cmd = exec.Command("gcloud", "beta", "emulators", "pubsub", "start", "--host-port="+e.Host, "--project=p")
-	e.cmd.Stdout, e.cmd.Stderr = f, f
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := e.cmd.Start(); err != nil {
-		return fmt.Errorf("start the Pub/Sub emulator: %w", err)
-	}
-	e.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(e.cmd, e.done)
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := c.Get("http://" + e.Host + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	e.Stop()
-	b, _ := os.ReadFile(e.log)
-	return fmt.Errorf("the Pub/Sub emulator did not answer on %s within 90s:\n%s", e.Host, b)
-}
-
-// Stop ends the emulator's process group: SIGTERM, then SIGKILL.
-func (e *emulator) Stop() {
-	if e.cmd == nil || e.cmd.Process == nil {
-		return
-	}
-	pgid := e.cmd.Process.Pid // setsid: the group id is gcloud's pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(5 * time.Second):
-	}
-	// java may outlive gcloud: kill whatever is left of the group.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	for i := 0; i < 50 && syscall.Kill(-pgid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.cmd = nil
-}
-
 // pubsubHost returns the Pub/Sub emulator the test uses: PUBSUB_EMULATOR_HOST
 // (make test starts one) or the package's own, started once.
 func pubsubHost(t testing.TB) string {
@@ -163,7 +74,7 @@ func pubsubHost(t testing.TB) string {
 	if h := os.Getenv("PUBSUB_EMULATOR_HOST"); h != "" {
 		return h
 	}
-	sharedEmuOnce.Do(func() { sharedEmu, sharedEmuErr = newEmulator(t) })
+	sharedEmuOnce.Do(func() { sharedEmu, sharedEmuErr = testenv.StartEmulator("vacunometro-chaos") })
 	if sharedEmuErr != nil {
 		testenv.Missing(t, "Pub/Sub emulator: %v", sharedEmuErr)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
@@ -138,7 +139,7 @@ func TestNoFullNameInPublicOutput(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if bytes.Contains(b, []byte("{vac}:agg")) {
+		if bytes.Contains(b, []byte(schema.AggKey)) {
 			redisFiles++ // the view is there: these are the files to search
 		}
 		places["the Redis file "+rel] = b

@@ -40,6 +40,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/embedded"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
@@ -191,7 +192,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	viewW := stats.NewView(rdb, catalog.Default())
+	viewW := stats.NewView(rdb, catalog.Default(), route.All)
 	recs := synthetic(c.uncounted, "crash")
 	// The crashed process inserted under its lease, as a sink does; its
 	// last heartbeat is the crash.

@@ -12,8 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/pubsubroute"
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/sink"
@@ -83,11 +85,11 @@ func (c *clients) openRedis(ctx context.Context, url string) error {
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	pause := backoff.New(100*time.Millisecond, 100*time.Millisecond)
 	for {
-		if err = rdb.Ping(pctx).Err(); err == nil || pctx.Err() != nil {
+		if err = rdb.Ping(pctx).Err(); err == nil || !pause.Wait(pctx) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
 		_ = rdb.Close()
@@ -141,7 +143,7 @@ func (c *clients) openPubSub(ctx context.Context, addr string, ensure bool) erro
 // statsView is the Redis view of the statistics (Redis must be open).
 func (c *clients) statsView() *stats.View {
 	if c.view == nil {
-		c.view = stats.NewView(c.rdb, c.cat)
+		c.view = stats.NewView(c.rdb, c.cat, route.All)
 	}
 	return c.view
 }

@@ -41,7 +41,7 @@ func routeKinds() []routeKind {
 				return redisroute.NewProducer(c.rdb, redisroute.ProducerOptions{}), nil
 			},
 			worker: func(c *clients, o consumerOptions) (func(context.Context) error, error) {
-				w := redisroute.NewWorker(c.rdb, c.sink, c.cat, c.m, c.log, redisroute.WorkerOptions{Consumer: o.consumer, ClaimIdle: o.claimIdle, Tracer: c.tr})
+				w := redisroute.NewWorker(c.rdb, c.consumerDeps(), redisroute.WorkerOptions{Consumer: o.consumer, ClaimIdle: o.claimIdle})
 				return w.Run, nil
 			},
 		},
@@ -57,11 +57,16 @@ func routeKinds() []routeKind {
 				if c.ps == nil {
 					return nil, fmt.Errorf("the pubsub worker needs PUBSUB_PROJECT")
 				}
-				w := pubsubroute.NewWorker(c.ps, c.sink, c.cat, c.m, c.log, pubsubroute.WorkerOptions{Subscription: c.set.PubSubSub, Streams: o.streams, Tracer: c.tr})
+				w := pubsubroute.NewWorker(c.ps, c.consumerDeps(), pubsubroute.WorkerOptions{Subscription: c.set.PubSubSub, Streams: o.streams})
 				return w.Run, nil
 			},
 		},
 	}
+}
+
+// consumerDeps are what every route's consumer side is built with.
+func (c *clients) consumerDeps() route.ConsumerDeps {
+	return route.ConsumerDeps{Sink: c.sink, Catalog: c.cat, Metrics: c.m, Log: c.log, Tracer: c.tr}
 }
 
 // queueWorkers are the routes that have a queue worker (`vacunometro worker NAME`).

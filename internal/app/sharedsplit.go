@@ -6,8 +6,8 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/split"
-	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
 // startSharedSplit joins the split that the instances configured with the
@@ -21,7 +21,7 @@ import (
 // are published as the next version.
 func startSharedSplit(ctx, follow context.Context, c *clients, splitter *split.Splitter, weights split.Weights, known []string, adopt bool, log *slog.Logger) *split.Shared {
 	// The group: instances configured alike share a split.
-	shared := split.NewShared(c.rdb, stats.ChangedChannel, "split", weights.String())
+	shared := split.NewShared(c.rdb, schema.ChangedChannel, "split", weights.String())
 	if adopt {
 		ok, err := shared.Adopt(ctx, splitter, known)
 		if err != nil {

@@ -78,9 +78,7 @@ func buildConsumers(ctx context.Context, c *clients, o consumerOptions) (*consum
 	}
 	stopGRPC := func() {}
 	if lis != nil {
-		gsvc := grpcroute.NewServer(c.sink, c.cat, c.log)
-		gsvc.Tracer = c.tr
-		gs := grpcroute.NewGRPCServer(gsvc)
+		gs := grpcroute.NewGRPCServer(grpcroute.NewServer(c.consumerDeps()))
 		go func() {
 			if err := gs.Serve(lis); err != nil {
 				errc <- fmt.Errorf("grpc server: %w", err)

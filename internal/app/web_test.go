@@ -4,24 +4,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // The dashboard lists no directory and carries the security headers
 // (issue 16).
 func TestDashboardListsNoFilesAndSetsSecurityHeaders(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"index.html": "<!doctype html><title>x</title>", "assets/index-abc.js": "1"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, dir, map[string]string{"index.html": "<!doctype html><title>x</title>", "assets/index-abc.js": "1"})
 	srv := httptest.NewServer(webHandler(dir))
 	defer srv.Close()
 	for _, tt := range []struct {

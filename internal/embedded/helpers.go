@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/backoff"
 )
 
 // WaitRedis pings url until it answers or timeout passes.
@@ -20,15 +22,15 @@ func WaitRedis(ctx context.Context, url string, timeout time.Duration) error {
 	c := redis.NewClient(opts)
 	defer c.Close()
 	deadline := time.Now().Add(timeout)
+	pause := backoff.New(20*time.Millisecond, 20*time.Millisecond)
 	for {
 		err := c.Ping(ctx).Err()
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || !pause.Wait(ctx) {
 			return fmt.Errorf("redis at %s did not answer: %w", opts.Addr, err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -4,22 +4,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 func TestSecureStaticListsNoDirectoryAndSetsHeaders(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"index.html": "<!doctype html>", "assets/app-1234.js": "console.log(1)"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, dir, map[string]string{"index.html": "<!doctype html>", "assets/app-1234.js": "console.log(1)"})
 	srv := httptest.NewServer(SecureStatic(dir, http.FileServer(http.Dir(dir))))
 	defer srv.Close()
 	get := func(path string) (int, http.Header, string) {

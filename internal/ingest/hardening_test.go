@@ -19,6 +19,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 func gz(t *testing.T, b []byte) []byte {
@@ -210,26 +211,8 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRefusedAdminRequestsAreLoggedSparingly(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s := New(Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{"grpc": &memRoute{name: "grpc"}}, Splitter: split.New(split.Weights{"grpc": 1}),

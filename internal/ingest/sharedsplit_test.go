@@ -18,6 +18,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/split"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
@@ -74,7 +75,7 @@ func TestParallelSplitChangesConverge(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		h, err := rdb.HGetAll(ctx, split.SharedKey).Result()
+		h, err := rdb.HGetAll(ctx, schema.SplitKey).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/stats"
 )
 
@@ -170,7 +171,7 @@ func (s *Server) loadDays(ctx context.Context) (*stats.Days, error) {
 	if s.days != nil && now.Sub(s.checked) < s.cfg.Refresh {
 		return s.days, nil
 	}
-	total, err := s.cfg.Redis.HGet(ctx, "{vac}:agg", "total").Int64()
+	total, err := s.cfg.Redis.HGet(ctx, schema.AggKey, "total").Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read the view's total: %w", err)
 	}

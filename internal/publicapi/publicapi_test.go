@@ -17,6 +17,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/publicapi"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
@@ -25,7 +26,7 @@ import (
 func countLayout(t *testing.T, rdb redis.UniversalClient, recs []record.Record) {
 	t.Helper()
 	ctx := context.Background()
-	view := stats.NewView(rdb, catalog.Default())
+	view := stats.NewView(rdb, catalog.Default(), route.All)
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -68,7 +69,7 @@ func newServer(t *testing.T) (http.Handler, redis.UniversalClient) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /api/records", func(w http.ResponseWriter, r *http.Request) {})
-	publicapi.New(publicapi.Config{Redis: rdb, Catalog: catalog.Default(), Stats: stats.NewView(rdb, catalog.Default()), Refresh: time.Nanosecond}).Register(mux)
+	publicapi.New(publicapi.Config{Redis: rdb, Catalog: catalog.Default(), Stats: stats.NewView(rdb, catalog.Default(), route.All), Refresh: time.Nanosecond}).Register(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "<html>dashboard</html>") })
 	return mux, rdb
 }
@@ -190,7 +191,7 @@ func TestDownloadsAddUpToTheSnapshot(t *testing.T) {
 	h, rdb := newServer(t)
 	recs := sampleRecords(t)
 	countLayout(t, rdb, recs)
-	snap, err := stats.NewView(rdb, catalog.Default()).Snapshot(context.Background())
+	snap, err := stats.NewView(rdb, catalog.Default(), route.All).Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestSeriesCache(t *testing.T) {
 	rs := testenv.StartRedis(t, false)
 	rdb := rs.Client(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	srv := publicapi.New(publicapi.Config{Redis: rdb, Catalog: catalog.Default(), Stats: stats.NewView(rdb, catalog.Default()),
+	srv := publicapi.New(publicapi.Config{Redis: rdb, Catalog: catalog.Default(), Stats: stats.NewView(rdb, catalog.Default(), route.All),
 		Refresh: time.Second, Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
 	srv.Register(mux)

@@ -112,41 +112,30 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Channel == "" {
 		cfg.Channel = DefaultChannel
 	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
-	if cfg.MaxPerSecond <= 0 {
-		cfg.MaxPerSecond = DefaultMaxPerSecond
-	}
-	if cfg.SendQueue <= 0 {
-		cfg.SendQueue = DefaultSendQueue
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.PongWait <= 0 {
-		cfg.PongWait = DefaultPongWait
-	}
-	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = min(DefaultPingInterval, cfg.PongWait*9/10)
-	}
+	orDefault(&cfg.MaxConns, DefaultMaxConns)
+	orDefault(&cfg.MaxPerSecond, DefaultMaxPerSecond)
+	orDefault(&cfg.SendQueue, DefaultSendQueue)
+	orDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&cfg.PongWait, DefaultPongWait)
+	orDefault(&cfg.PingInterval, min(DefaultPingInterval, cfg.PongWait*9/10))
 	if cfg.PingInterval >= cfg.PongWait {
 		return cfg, fmt.Errorf("realtime: PingInterval %v must be shorter than PongWait %v", cfg.PingInterval, cfg.PongWait)
 	}
 	if cfg.SendBuffer == 0 {
 		cfg.SendBuffer = DefaultSendBuffer
 	}
-	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if cfg.RefreshInterval <= 0 {
-		cfg.RefreshInterval = DefaultRefreshInterval
-	}
-	if cfg.FetchTimeout <= 0 {
-		cfg.FetchTimeout = DefaultFetchTimeout
-	}
+	orDefault(&cfg.MaxMessageSize, DefaultMaxMessageSize)
+	orDefault(&cfg.RefreshInterval, DefaultRefreshInterval)
+	orDefault(&cfg.FetchTimeout, DefaultFetchTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
+}
+
+// orDefault sets *v to def when it is zero or negative (unset).
+func orDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }

@@ -1,13 +1,11 @@
 package rollout
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -71,22 +69,4 @@ func newIngest(t *testing.T, faults string, w split.Weights) *ingestHarness {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &ingestHarness{URL: srv.URL, Token: testToken, split: s, srv: srv}
-}
-
-// syncBuffer is an output a runner writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

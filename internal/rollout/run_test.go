@@ -42,8 +42,8 @@ func (p *memPublisher) last() State {
 	return p.states[len(p.states)-1]
 }
 
-func config(b Backend, scrape string, to string, steps ...int) (Config, *syncBuffer, *memPublisher) {
-	out, pub := &syncBuffer{}, &memPublisher{}
+func config(b Backend, scrape string, to string, steps ...int) (Config, *testenv.SyncBuffer, *memPublisher) {
+	out, pub := &testenv.SyncBuffer{}, &memPublisher{}
 	return Config{
 		Route: to, Steps: steps, Interval: 400 * time.Millisecond, MaxFailures: 2, MaxInconclusive: 2,
 		Thresholds: Thresholds{MinSuccess: 99, MaxP99: 500 * time.Millisecond, MinRecords: 10},

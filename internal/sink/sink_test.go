@@ -10,13 +10,13 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
 
 // setup opens a real sink: FerretDB and a redis-server of the test's own.
-func setup(t *testing.T) *routetest.Env { return routetest.NewEnv(t) }
+func setup(t *testing.T) *sinkenv.Env { return sinkenv.New(t) }
 
 func makeRecords(n int, prefix string) []record.Record {
 	cat := catalog.Default()

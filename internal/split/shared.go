@@ -9,19 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vacunometro/vacunometro/internal/schema"
 )
-
-// SharedKey is the Redis hash the dashboard's view (internal/stats) reads
-// for the configured split: one field per route (its weight), and the
-// "version" and "group" of the change that wrote it, the last one made.
-const SharedKey = "{vac}:split"
-
-// groupKeyPrefix + group is the hash of one group's split: route weights
-// and "version". Instances configured alike (the same SPLIT: the instances
-// of one Cloud Run revision, or of one deployment) form a group and share
-// one split; instances configured otherwise (a revision that serves one
-// route only) keep theirs.
-const groupKeyPrefix = "{vac}:split:g:"
 
 // DefaultFollowEvery is how often Follow reads the shared split besides the
 // announcements (a missed announcement costs at most this long).
@@ -62,7 +52,7 @@ type Shared struct {
 // announced on channel with payload (the dashboard's "changed" channel,
 // "split"). Use the configured weights (Weights.String) as the group.
 func NewShared(rdb redis.UniversalClient, channel, payload, group string) *Shared {
-	return &Shared{rdb: rdb, key: groupKeyPrefix + group, group: group, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
+	return &Shared{rdb: rdb, key: schema.SplitGroupKeyPrefix + group, group: group, channel: channel, payload: payload, script: redis.NewScript(publishLua)}
 }
 
 // Publish stores w as the next version and announces it. names are every
@@ -84,7 +74,7 @@ func (s *Shared) Publish(ctx context.Context, w Weights, names []string) (int64,
 	for _, n := range keys {
 		args = append(args, n, all[n])
 	}
-	v, err := s.script.Run(ctx, s.rdb, []string{s.key, SharedKey}, args...).Int64()
+	v, err := s.script.Run(ctx, s.rdb, []string{s.key, schema.SplitKey}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("split: publish: %w", err)
 	}
@@ -119,36 +109,50 @@ func (s *Shared) Load(ctx context.Context) (Weights, int64, error) {
 // Sync applies the stored split to sp if it is newer than what sp holds,
 // keeping only the routes in known. It reports whether sp changed.
 func (s *Shared) Sync(ctx context.Context, sp *Splitter, known []string) (bool, error) {
-	w, v, err := s.Load(ctx)
+	mine, all, v, err := s.loadKnown(ctx, known)
 	if err != nil || v == 0 {
 		return false, err
 	}
-	mine := Weights{}
-	for _, n := range known {
-		mine[n] = w[n]
-	}
-	if mine.Total() == 0 {
+	if mine == nil {
 		if _, cur := sp.Current(); v > cur {
-			return false, fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, w, known)
+			return false, noWeight(v, all, known)
 		}
 		return false, nil
 	}
 	return sp.SetVersion(mine, v), nil
 }
 
+// loadKnown loads the stored split (all, version v; v is 0 when none is
+// stored) and keeps the routes in known: mine is nil when it gives them no
+// weight.
+func (s *Shared) loadKnown(ctx context.Context, known []string) (mine, all Weights, v int64, err error) {
+	all, v, err = s.Load(ctx)
+	if err != nil || v == 0 {
+		return nil, all, v, err
+	}
+	mine = Weights{}
+	for _, n := range known {
+		mine[n] = all[n]
+	}
+	if mine.Total() == 0 {
+		return nil, all, v, nil
+	}
+	return mine, all, v, nil
+}
+
+func noWeight(v int64, all Weights, known []string) error {
+	return fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, all, known)
+}
+
 // Adopt sets sp, not in use yet, to the stored split (only the routes in
 // known) and its version, and reports whether one is stored.
 func (s *Shared) Adopt(ctx context.Context, sp *Splitter, known []string) (bool, error) {
-	w, v, err := s.Load(ctx)
+	mine, all, v, err := s.loadKnown(ctx, known)
 	if err != nil || v == 0 {
 		return false, err
 	}
-	mine := Weights{}
-	for _, n := range known {
-		mine[n] = w[n]
-	}
-	if mine.Total() == 0 {
-		return false, fmt.Errorf("split: version %d (%s) gives no weight to the routes here (%v)", v, w, known)
+	if mine == nil {
+		return false, noWeight(v, all, known)
 	}
 	sp.Init(mine, v)
 	return true, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
@@ -61,7 +62,7 @@ func TestGroupsKeepTheirOwnSplit(t *testing.T) {
 	if w, _ := sp.Current(); w["grpc"] != 10 {
 		t.Fatalf("group a holds %v, want grpc=10 (group b's change leaked in)", w)
 	}
-	if h := rdb.HGetAll(ctx, SharedKey).Val(); h["redis"] != "100" || h["group"] != "redis=100" {
+	if h := rdb.HGetAll(ctx, schema.SplitKey).Val(); h["redis"] != "100" || h["group"] != "redis=100" {
 		t.Fatalf("dashboard hash %v, want the last change (redis=100)", h)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
 
@@ -176,7 +177,7 @@ func (k *Keeper) tick(ctx context.Context) {
 // RepairAfter: it reads those ids from MongoDB by exact _id and counts the
 // documents their batch stored. It returns the records counted.
 func (k *Keeper) Repair(ctx context.Context) (int, error) {
-	pending, err := k.view.rdb.HGetAll(ctx, keyPending).Result()
+	pending, err := k.view.rdb.HGetAll(ctx, schema.PendingKey).Result()
 	if err != nil {
 		return 0, fmt.Errorf("stats: read intents: %w", err)
 	}
@@ -190,7 +191,7 @@ func (k *Keeper) Repair(ctx context.Context) (int, error) {
 		var in intent
 		if err := json.Unmarshal([]byte(raw), &in); err != nil {
 			k.log.Warn("dropping an unreadable intent", "batch", batch, "err", err)
-			k.view.rdb.HDel(ctx, keyPending, batch)
+			k.view.rdb.HDel(ctx, schema.PendingKey, batch)
 			continue
 		}
 		age := now.Sub(time.UnixMilli(in.AtMs))
@@ -200,7 +201,7 @@ func (k *Keeper) Repair(ctx context.Context) (int, error) {
 		if age < RepairAfter {
 			live, ok := alive[in.Owner]
 			if !ok {
-				n, err := k.view.rdb.Exists(ctx, fmt.Sprintf(keyOwnerFmt, in.Owner)).Result()
+				n, err := k.view.rdb.Exists(ctx, fmt.Sprintf(schema.OwnerKeyFmt, in.Owner)).Result()
 				if err != nil {
 					return total, fmt.Errorf("stats: owner heartbeat: %w", err)
 				}
@@ -246,7 +247,7 @@ func (k *Keeper) checkEpoch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	have, err := k.view.rdb.Get(ctx, keyEpoch).Result()
+	have, err := k.view.rdb.Get(ctx, schema.EpochKey).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("stats: read epoch: %w", err)
 	}
@@ -258,7 +259,7 @@ func (k *Keeper) checkEpoch(ctx context.Context) error {
 		k.mu.Unlock()
 		return nil
 	}
-	if n, _ := k.view.rdb.Exists(ctx, keyRebuildLease).Result(); n == 1 {
+	if n, _ := k.view.rdb.Exists(ctx, schema.RebuildLeaseKey).Result(); n == 1 {
 		k.mu.Unlock()
 		return nil // someone else is on it
 	}
@@ -294,9 +295,9 @@ func (k *Keeper) checkEpoch(ctx context.Context) error {
 // of these records and settled (no rebuild running).
 func (k *Keeper) saveFigures(ctx context.Context) error {
 	pipe := k.view.rdb.Pipeline()
-	epochCmd := pipe.Get(ctx, keyEpoch)
-	rebuildCmd := pipe.Exists(ctx, keyRebuild)
-	aggCmd := pipe.HGetAll(ctx, keyAgg)
+	epochCmd := pipe.Get(ctx, schema.EpochKey)
+	rebuildCmd := pipe.Exists(ctx, schema.RebuildKey)
+	aggCmd := pipe.HGetAll(ctx, schema.AggKey)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("stats: read view: %w", err)
 	}

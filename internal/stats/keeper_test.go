@@ -16,11 +16,12 @@ import (
 	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/route/routetest"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
 
 // counting wraps the store and counts what the view asks of it.
@@ -53,7 +54,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := routetest.NewEnv(t)
+	e := sinkenv.New(t)
 	return &env{src: &counting{Store: e.Store}, rdb: e.Redis.Client(t), view: e.View, sink: e.Sink}
 }
 
@@ -67,7 +68,7 @@ func makeRecords(n int, prefix string) []record.Record {
 		out[i] = record.Record{
 			ID: fmt.Sprintf("%s-%d", prefix, i), Name: fmt.Sprintf("Persona Numero %d Lopez", i),
 			DepartmentCode: d.Code, Department: d.Name, Age: (i * 13) % 121,
-			Vaccine: vacs[i%len(vacs)].Name, Dose: 1 + i%4, Route: route.All[i%3],
+			Vaccine: vacs[i%len(vacs)].Name, Dose: 1 + i%4, Route: route.All[i%len(route.All)],
 			ReceivedAt: time.Now().UTC().Truncate(time.Millisecond),
 		}
 		if i%2 == 0 {
@@ -113,7 +114,7 @@ func TestRebuildAfterWipeGivesTheSameView(t *testing.T) {
 	recs := makeRecords(3000, "w")
 	e.store(t, recs)
 	before := e.expect(t, recs)
-	days, _ := e.rdb.HGetAll(ctx, "{vac}:days").Result()
+	days, _ := e.rdb.HGetAll(ctx, schema.DaysKey).Result()
 	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestRebuildAfterWipeGivesTheSameView(t *testing.T) {
 	if len(after.Latest) != 5 || after.Total != before.Total {
 		t.Fatalf("rebuilt latest %d, total %d vs %d", len(after.Latest), after.Total, before.Total)
 	}
-	again, _ := e.rdb.HGetAll(ctx, "{vac}:days").Result()
+	again, _ := e.rdb.HGetAll(ctx, schema.DaysKey).Result()
 	if fmt.Sprint(again) != fmt.Sprint(days) || len(days) == 0 {
 		t.Fatalf("daily counts after the rebuild differ: %d fields vs %d", len(again), len(days))
 	}
@@ -150,10 +151,10 @@ func TestRedeliveriesAndOldRetriesAreNotCountedAgain(t *testing.T) {
 	wg.Wait()
 	e.expect(t, recs)
 	// The state behind the guarantee is only the batches in flight: none.
-	if n, _ := e.rdb.HLen(ctx, "{vac}:pending").Result(); n != 0 {
+	if n, _ := e.rdb.HLen(ctx, schema.PendingKey).Result(); n != 0 {
 		t.Fatalf("%d intents left after every commit", n)
 	}
-	if n, _ := e.rdb.Exists(ctx, "{vac}:counted").Result(); n != 0 {
+	if n, _ := e.rdb.Exists(ctx, schema.CountedKey).Result(); n != 0 {
 		t.Fatal("a per-record set of counted ids exists")
 	}
 }
@@ -202,7 +203,7 @@ func TestACrashBetweenMongoDBAndRedisIsRepairedFromTheIntentAlone(t *testing.T) 
 	e.store(t, crashed)
 	e.expect(t, counted)
 	// The owner's heartbeat lapses; the repair reads only that batch's ids.
-	e.rdb.Del(ctx, "{vac}:owner:dead-owner")
+	e.rdb.Del(ctx, fmt.Sprintf(schema.OwnerKeyFmt, "dead-owner"))
 	later := time.Now().Add(stats.InsertDeadline + 2*time.Second)
 	k := stats.NewKeeper(e.view, e.src, testenv.Logger(t), stats.KeeperOptions{Now: func() time.Time { return later }})
 	n, err := k.Repair(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
 
@@ -101,7 +102,7 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return 1`)
 
 func (v *View) abandonKeys() []string {
-	return []string{keyRebuildLease, keyRebuild, keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied}
+	return []string{schema.RebuildLeaseKey, schema.RebuildKey, schema.AggNewKey, schema.DaysNewKey, schema.AggDeltaKey, schema.DaysDeltaKey, schema.AppliedKey}
 }
 
 // DropStaleRebuild removes the state of a rebuild whose process died (its
@@ -117,7 +118,7 @@ func (v *View) DropStaleRebuild(ctx context.Context) (bool, error) {
 
 // RebuildState returns the running rebuild's status, or nil.
 func (v *View) RebuildState(ctx context.Context) (*RebuildStatus, error) {
-	m, err := v.rdb.HGetAll(ctx, keyRebuild).Result()
+	m, err := v.rdb.HGetAll(ctx, schema.RebuildKey).Result()
 	if err != nil {
 		return nil, fmt.Errorf("stats: rebuild state: %w", err)
 	}
@@ -159,7 +160,7 @@ func (v *View) Rebuild(ctx context.Context, src Source, opts RebuildOptions) (Re
 	}
 	owner := opts.Owner + ":" + newID()
 	start := v.now()
-	ok, err := v.rdb.SetNX(ctx, keyRebuildLease, owner, leaseTTL).Result()
+	ok, err := v.rdb.SetNX(ctx, schema.RebuildLeaseKey, owner, leaseTTL).Result()
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("stats: rebuild lease: %w", err)
 	}
@@ -179,7 +180,7 @@ func (v *View) Rebuild(ctx context.Context, src Source, opts RebuildOptions) (Re
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				n, err := renewLua.Run(ctx, v.rdb, []string{keyRebuildLease}, owner, leaseTTL.Milliseconds()).Int()
+				n, err := renewLua.Run(ctx, v.rdb, []string{schema.RebuildLeaseKey}, owner, leaseTTL.Milliseconds()).Int()
 				if err == nil && n == 0 {
 					cancel(errors.New("stats: rebuild lease lost"))
 					return
@@ -207,8 +208,8 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 		return res, fmt.Errorf("stats: rebuild: %w", err)
 	}
 	pipe := v.rdb.Pipeline()
-	epochCmd := pipe.Get(ctx, keyEpoch)
-	aggCmd := pipe.HMGet(ctx, keyAgg, "total", "provisional_at")
+	epochCmd := pipe.Get(ctx, schema.EpochKey)
+	aggCmd := pipe.HMGet(ctx, schema.AggKey, "total", "provisional_at")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return res, fmt.Errorf("stats: rebuild: read view: %w", err)
 	}
@@ -241,24 +242,24 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 	}
 	state["expected"] = expected
 	tx := v.rdb.TxPipeline()
-	tx.Del(ctx, keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied)
-	tx.HSet(ctx, keyRebuild, state)
+	tx.Del(ctx, schema.AggNewKey, schema.DaysNewKey, schema.AggDeltaKey, schema.DaysDeltaKey, schema.AppliedKey)
+	tx.HSet(ctx, schema.RebuildKey, state)
 	if seed != nil {
 		for f, n := range seed {
 			if f != "updated_at" {
-				tx.HIncrBy(ctx, keyAgg, f, n)
+				tx.HIncrBy(ctx, schema.AggKey, f, n)
 			}
 		}
-		tx.HSet(ctx, keyAgg, "provisional_at", res.Provisional.UnixMilli())
+		tx.HSet(ctx, schema.AggKey, "provisional_at", res.Provisional.UnixMilli())
 		if ms := seed["updated_at"]; ms > 0 {
-			tx.HSetNX(ctx, keyAgg, "updated_at", ms)
+			tx.HSetNX(ctx, schema.AggKey, "updated_at", ms)
 		}
 	}
 	if _, err := tx.Exec(ctx); err != nil {
 		return res, fmt.Errorf("stats: rebuild: start: %w", err)
 	}
 	if seed != nil {
-		_ = v.rdb.Publish(ctx, ChangedChannel, "rebuild").Err()
+		_ = v.rdb.Publish(ctx, schema.ChangedChannel, "rebuild").Err()
 	}
 
 	var (
@@ -281,7 +282,7 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 		if p.Rate > 0 && expected > res.Scanned {
 			p.Left = time.Duration(float64(expected-res.Scanned) / p.Rate * float64(time.Second))
 		}
-		_ = v.rdb.HSet(ctx, keyRebuild, "scanned", res.Scanned).Err()
+		_ = v.rdb.HSet(ctx, schema.RebuildKey, "scanned", res.Scanned).Err()
 		if opts.Progress != nil {
 			opts.Progress(p)
 		}
@@ -302,7 +303,7 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 			for i, b := range batches {
 				args[i] = b
 			}
-			out, err := v.classify.Run(ctx, v.rdb, []string{keyPending, keyApplied}, args...).Int64Slice()
+			out, err := v.classify.Run(ctx, v.rdb, []string{schema.PendingKey, schema.AppliedKey}, args...).Int64Slice()
 			if err != nil {
 				return fmt.Errorf("stats: rebuild: classify: %w", err)
 			}
@@ -332,13 +333,13 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 	}
 	report(true)
 	agg, days := count.fields()
-	if err := v.writeHash(ctx, keyAggNew, agg); err != nil {
+	if err := v.writeHash(ctx, schema.AggNewKey, agg); err != nil {
 		return res, err
 	}
-	if err := v.writeHash(ctx, keyDaysNew, days); err != nil {
+	if err := v.writeHash(ctx, schema.DaysNewKey, days); err != nil {
 		return res, err
 	}
-	if n, err := v.rdb.LLen(ctx, keyLatest).Result(); err == nil && n == 0 && len(newest) > 0 {
+	if n, err := v.rdb.LLen(ctx, schema.LatestKey).Result(); err == nil && n == 0 && len(newest) > 0 {
 		vals := make([]any, 0, len(newest))
 		for _, r := range newest {
 			b, err := json.Marshal(latestOf(r))
@@ -347,13 +348,13 @@ func (v *View) rebuild(ctx context.Context, src Source, opts RebuildOptions, own
 			}
 			vals = append(vals, string(b))
 		}
-		if err := v.rdb.RPush(ctx, keyLatest, vals...).Err(); err != nil {
+		if err := v.rdb.RPush(ctx, schema.LatestKey, vals...).Err(); err != nil {
 			return res, fmt.Errorf("stats: rebuild latest: %w", err)
 		}
 	}
-	keys := []string{keyAgg, keyAggNew, keyAggDelta, keyDays, keyDaysNew, keyDaysDelta, keyApplied, keyRebuild,
-		keyEpoch, keyRebuildLease, keyLegacyCounted}
-	total, err := v.swap.Run(ctx, v.rdb, keys, epoch, ChangedChannel, owner).Int64()
+	keys := []string{schema.AggKey, schema.AggNewKey, schema.AggDeltaKey, schema.DaysKey, schema.DaysNewKey, schema.DaysDeltaKey, schema.AppliedKey, schema.RebuildKey,
+		schema.EpochKey, schema.RebuildLeaseKey, schema.CountedKey}
+	total, err := v.swap.Run(ctx, v.rdb, keys, epoch, schema.ChangedChannel, owner).Int64()
 	if err != nil {
 		return res, fmt.Errorf("stats: rebuild: swap: %w", err)
 	}
@@ -386,10 +387,10 @@ func (v *View) writeHash(ctx context.Context, key string, fields map[string]int6
 	return nil
 }
 
-// keepNewest keeps the latestKept most recently received records, newest
-// first; test records are never among them.
+// keepNewest keeps the schema.LatestKept most recently received records,
+// newest first; test records are never among them.
 func keepNewest(newest []record.Record, r record.Record) []record.Record {
-	if r.Synthetic || len(newest) == latestKept && !r.ReceivedAt.After(newest[len(newest)-1].ReceivedAt) {
+	if r.Synthetic || len(newest) == schema.LatestKept && !r.ReceivedAt.After(newest[len(newest)-1].ReceivedAt) {
 		return newest
 	}
 	i := len(newest)
@@ -399,8 +400,8 @@ func keepNewest(newest []record.Record, r record.Record) []record.Record {
 	newest = append(newest, record.Record{})
 	copy(newest[i+1:], newest[i:])
 	newest[i] = r
-	if len(newest) > latestKept {
-		newest = newest[:latestKept]
+	if len(newest) > schema.LatestKept {
+		newest = newest[:schema.LatestKept]
 	}
 	return newest
 }

@@ -34,12 +34,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
-)
-
-// Keys read here (the layout the view writes).
-const (
-	seriesDaysKey = "{vac}:days"
-	seriesAggKey  = "{vac}:agg"
+	"github.com/vacunometro/vacunometro/internal/schema"
 )
 
 // Guatemala is the time zone of the per-day counts: America/Guatemala, a
@@ -72,7 +67,7 @@ const maxDays = 20000
 // Fields that do not parse, or name an unknown department or dose, are
 // skipped.
 func ReadDays(ctx context.Context, rdb redis.UniversalClient, cat *catalog.Catalog) (*Days, error) {
-	raw, err := rdb.HGetAll(ctx, seriesDaysKey).Result()
+	raw, err := rdb.HGetAll(ctx, schema.DaysKey).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("stats: read days: %w", err)
 	}
@@ -292,7 +287,7 @@ func ReadDepartment(ctx context.Context, rdb redis.UniversalClient, cat *catalog
 	for _, b := range record.AgeBands {
 		fields = append(fields, "da:"+code+":"+b)
 	}
-	vals, err := rdb.HMGet(ctx, seriesAggKey, fields...).Result()
+	vals, err := rdb.HMGet(ctx, schema.AggKey, fields...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("stats: read department %s: %w", code, err)
 	}

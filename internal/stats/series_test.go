@@ -12,6 +12,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/schema"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
@@ -31,10 +32,10 @@ func writeLayout(t *testing.T, rdb redis.UniversalClient, recs []record.Record) 
 			at = r.ReceivedAt
 		}
 		day := at.In(zone).Format("2006-01-02")
-		pipe.HIncrBy(ctx, seriesDaysKey, day+"|"+r.DepartmentCode+"|"+strconv.Itoa(r.Dose), 1)
-		pipe.HIncrBy(ctx, seriesAggKey, "d:"+r.DepartmentCode+":"+strconv.Itoa(r.Dose), 1)
-		pipe.HIncrBy(ctx, seriesAggKey, "dv:"+r.DepartmentCode+":"+r.Vaccine, 1)
-		pipe.HIncrBy(ctx, seriesAggKey, "da:"+r.DepartmentCode+":"+record.AgeBand(r.Age), 1)
+		pipe.HIncrBy(ctx, schema.DaysKey, day+"|"+r.DepartmentCode+"|"+strconv.Itoa(r.Dose), 1)
+		pipe.HIncrBy(ctx, schema.AggKey, "d:"+r.DepartmentCode+":"+strconv.Itoa(r.Dose), 1)
+		pipe.HIncrBy(ctx, schema.AggKey, "dv:"+r.DepartmentCode+":"+r.Vaccine, 1)
+		pipe.HIncrBy(ctx, schema.AggKey, "da:"+r.DepartmentCode+":"+record.AgeBand(r.Age), 1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
@@ -228,14 +229,14 @@ func TestViewWritesTheAgreedLayout(t *testing.T) {
 	cat := catalog.Default()
 	recs, wantNat, want09 := seriesCase()
 	ctx := context.Background()
-	view := NewView(rdb, cat)
+	view := NewView(rdb, cat, []string{"grpc", "redis", "pubsub"})
 	if err := view.Intend(ctx, "b1", "test", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := view.Commit(ctx, "b1", recs); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.Exists(ctx, seriesDaysKey).Result(); n == 0 {
+	if n, _ := rdb.Exists(ctx, schema.DaysKey).Result(); n == 0 {
 		t.Fatal("the view wrote no {vac}:days")
 	}
 	days, err := ReadDays(ctx, rdb, cat)

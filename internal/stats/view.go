@@ -16,40 +16,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
-	"github.com/vacunometro/vacunometro/internal/route"
-)
-
-// latestKept is how many recent records the view keeps.
-const latestKept = 5
-
-// ChangedChannel is the Redis pub/sub channel on which the view announces
-// that it counted records; the payload is the new total.
-const ChangedChannel = "vacunometro.changed"
-
-// Keys of the view. They share a hash tag so that a Redis Cluster keeps them
-// in one slot (the scripts touch them together). Every family is bounded by
-// the catalog, by days or by batches in flight, never by records stored.
-const (
-	keyAgg     = "{vac}:agg"     // hash: total, d:<code>:<dose>, dv:<code>:<vaccine>, da:<code>:<band>, v:<vaccine>, n:<dose>, a:<band>, r:<route>, updated_at
-	keyDays    = "{vac}:days"    // hash: <YYYY-MM-DD>|<code>|<dose> -> doses given that day (Guatemala time)
-	keyLatest  = "{vac}:latest"  // list of masked LatestRecord JSON, newest first
-	keySplit   = "{vac}:split"   // hash: route -> configured weight
-	keyRollout = "{vac}:rollout" // JSON: the last rollout's state (internal/rollout)
-	keyRateFmt = "{vac}:rate:%d" // records counted in one Unix second
-
-	keyEpoch    = "{vac}:epoch"    // the epoch of the records the view was built from (store.Epoch)
-	keyPending  = "{vac}:pending"  // hash: batch id -> intent JSON, from before its InsertMany until its commit
-	keyOwnerFmt = "{vac}:owner:%s" // a live sink's heartbeat (expires when it dies)
-
-	keyRebuild      = "{vac}:rebuild"       // hash: the running full rebuild's state (started, expected, scanned, ...)
-	keyRebuildLease = "{vac}:rebuild:lease" // one full rebuild at a time, across all processes
-	keyAggNew       = "{vac}:agg:new"       // the rebuild's scanned figures
-	keyDaysNew      = "{vac}:days:new"
-	keyAggDelta     = "{vac}:agg:delta" // committed while a rebuild runs
-	keyDaysDelta    = "{vac}:days:delta"
-	keyApplied      = "{vac}:rebuild:applied" // set: batches committed while a rebuild runs
-
-	keyLegacyCounted = "{vac}:counted" // the old per-record set of counted ids, dropped by the next rebuild
+	"github.com/vacunometro/vacunometro/internal/schema"
 )
 
 var (
@@ -105,13 +72,16 @@ type View struct {
 	commit   *redis.Script
 	classify *redis.Script
 	swap     *redis.Script
+	routes   []string
 	now      func() time.Time
 }
 
-// NewView returns the view stored in rdb.
-func NewView(rdb redis.UniversalClient, cat *catalog.Catalog) *View {
+// NewView returns the view stored in rdb. routes are the names of the
+// delivery routes in display order (the route list, internal/app): the
+// split and the per-route counts are shown for those.
+func NewView(rdb redis.UniversalClient, cat *catalog.Catalog, routes []string) *View {
 	return &View{rdb: rdb, cat: cat, commit: redis.NewScript(commitLua), classify: redis.NewScript(classifyLua),
-		swap: redis.NewScript(swapLua), now: time.Now}
+		swap: redis.NewScript(swapLua), routes: routes, now: time.Now}
 }
 
 // intent is what the pending hash holds for a batch between its intent and
@@ -147,8 +117,8 @@ func (v *View) intend(ctx context.Context, batch, owner string, l *Lease, ids []
 	// ever seen without a live owner while its insert may still run.
 	sent := time.Now()
 	pipe := v.rdb.TxPipeline()
-	pipe.HSet(ctx, keyPending, batch, b)
-	pipe.Set(ctx, fmt.Sprintf(keyOwnerFmt, owner), "1", HeartbeatTTL)
+	pipe.HSet(ctx, schema.PendingKey, batch, b)
+	pipe.Set(ctx, fmt.Sprintf(schema.OwnerKeyFmt, owner), "1", HeartbeatTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("stats: intent of batch %s: %w", batch, err)
 	}
@@ -161,7 +131,7 @@ func (v *View) intend(ctx context.Context, batch, owner string, l *Lease, ids []
 // Heartbeat marks owner alive for ttl; a sink's intents are repaired soon
 // after its heartbeat lapses.
 func (v *View) Heartbeat(ctx context.Context, owner string, ttl time.Duration) error {
-	if err := v.rdb.Set(ctx, fmt.Sprintf(keyOwnerFmt, owner), "1", ttl).Err(); err != nil {
+	if err := v.rdb.Set(ctx, fmt.Sprintf(schema.OwnerKeyFmt, owner), "1", ttl).Err(); err != nil {
 		return fmt.Errorf("stats: heartbeat: %w", err)
 	}
 	return nil
@@ -188,8 +158,9 @@ func (v *View) Commit(ctx context.Context, batch string, fresh []record.Record) 
 	now := v.now()
 	tally := Tally(fresh)
 	agg, days := tally.fields()
-	args := make([]any, 0, 8+2*len(agg)+2*len(days)+latestKept)
-	args = append(args, now.UnixMilli(), ChangedChannel, batch, len(fresh), len(agg), len(days), latestKept, tally.Total)
+	args := make([]any, 0, 9+2*len(agg)+2*len(days)+schema.LatestKept)
+	args = append(args, now.UnixMilli(), schema.ChangedChannel, batch, len(fresh), len(agg), len(days), schema.LatestKept,
+		schema.RateKeptSeconds, tally.Total)
 	for f, n := range agg {
 		args = append(args, f, n)
 	}
@@ -198,8 +169,8 @@ func (v *View) Commit(ctx context.Context, batch string, fresh []record.Record) 
 	}
 	// Only the batch's last records can be among the latest: encode those,
 	// oldest first; test records are never shown.
-	latest := make([]record.Record, 0, latestKept)
-	for i := len(fresh) - 1; i >= 0 && len(latest) < latestKept; i-- {
+	latest := make([]record.Record, 0, schema.LatestKept)
+	for i := len(fresh) - 1; i >= 0 && len(latest) < schema.LatestKept; i-- {
 		if !fresh[i].Synthetic {
 			latest = append(latest, fresh[i])
 		}
@@ -211,8 +182,8 @@ func (v *View) Commit(ctx context.Context, batch string, fresh []record.Record) 
 		}
 		args = append(args, string(b))
 	}
-	keys := []string{keyAgg, keyLatest, fmt.Sprintf(keyRateFmt, now.Unix()), keyDays, keyPending,
-		keyRebuild, keyAggDelta, keyDaysDelta, keyApplied}
+	keys := []string{schema.AggKey, schema.LatestKey, fmt.Sprintf(schema.RateKeyFmt, now.Unix()), schema.DaysKey, schema.PendingKey,
+		schema.RebuildKey, schema.AggDeltaKey, schema.DaysDeltaKey, schema.AppliedKey}
 	n, err := v.commit.Run(ctx, v.rdb, keys, args...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("stats: commit batch %s of %d records: %w", batch, len(fresh), err)
@@ -231,7 +202,7 @@ func latestOf(r record.Record) LatestRecord {
 
 // Total returns the number of records counted.
 func (v *View) Total(ctx context.Context) (int64, error) {
-	n, err := v.rdb.HGet(ctx, keyAgg, "total").Int64()
+	n, err := v.rdb.HGet(ctx, schema.AggKey, "total").Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -244,11 +215,11 @@ func (v *View) Total(ctx context.Context) (int64, error) {
 // Reset deletes the view (not the split configuration): tests only; a
 // running service rebuilds instead (Rebuild), which never shows a gap.
 func (v *View) Reset(ctx context.Context) error {
-	keys := []string{keyAgg, keyDays, keyLatest, keyEpoch, keyPending, keyRebuild, keyRebuildLease,
-		keyAggNew, keyDaysNew, keyAggDelta, keyDaysDelta, keyApplied, keyLegacyCounted}
+	keys := []string{schema.AggKey, schema.DaysKey, schema.LatestKey, schema.EpochKey, schema.PendingKey, schema.RebuildKey, schema.RebuildLeaseKey,
+		schema.AggNewKey, schema.DaysNewKey, schema.AggDeltaKey, schema.DaysDeltaKey, schema.AppliedKey, schema.CountedKey}
 	now := v.now().Unix()
-	for s := now - 120; s <= now+1; s++ {
-		keys = append(keys, fmt.Sprintf(keyRateFmt, s))
+	for s := now - schema.RateKeptSeconds; s <= now+1; s++ {
+		keys = append(keys, fmt.Sprintf(schema.RateKeyFmt, s))
 	}
 	if err := v.rdb.Del(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("stats: reset: %w", err)
@@ -258,36 +229,36 @@ func (v *View) Reset(ctx context.Context) error {
 
 // PublishSplit records the configured weights for the dashboard.
 func (v *View) PublishSplit(ctx context.Context, weights map[string]int) error {
-	fields := make([]any, 0, 2*len(route.All))
-	for _, r := range route.All {
+	fields := make([]any, 0, 2*len(v.routes))
+	for _, r := range v.routes {
 		fields = append(fields, r, weights[r])
 	}
 	pipe := v.rdb.TxPipeline()
-	pipe.Del(ctx, keySplit)
-	pipe.HSet(ctx, keySplit, fields...)
+	pipe.Del(ctx, schema.SplitKey)
+	pipe.HSet(ctx, schema.SplitKey, fields...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("stats: publish split: %w", err)
 	}
-	return v.rdb.Publish(ctx, ChangedChannel, "split").Err()
+	return v.rdb.Publish(ctx, schema.ChangedChannel, "split").Err()
 }
 
 // Snapshot reads the view in one round trip and builds the statistics.
 func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	now := v.now()
 	pipe := v.rdb.Pipeline()
-	aggCmd := pipe.HGetAll(ctx, keyAgg)
-	latestCmd := pipe.LRange(ctx, keyLatest, 0, latestKept-1)
-	splitCmd := pipe.HGetAll(ctx, keySplit)
+	aggCmd := pipe.HGetAll(ctx, schema.AggKey)
+	latestCmd := pipe.LRange(ctx, schema.LatestKey, 0, schema.LatestKept-1)
+	splitCmd := pipe.HGetAll(ctx, schema.SplitKey)
 	// Records per second over the last 5 whole seconds and the current
 	// partial one, so that a burst shows at once.
 	const window = 5
 	rateKeys := make([]string, window+1)
 	for i := range rateKeys {
-		rateKeys[i] = fmt.Sprintf(keyRateFmt, now.Unix()-int64(i))
+		rateKeys[i] = fmt.Sprintf(schema.RateKeyFmt, now.Unix()-int64(i))
 	}
 	rateCmd := pipe.MGet(ctx, rateKeys...)
-	rolloutCmd := pipe.Get(ctx, keyRollout)
-	rebuildCmd := pipe.HGetAll(ctx, keyRebuild)
+	rolloutCmd := pipe.Get(ctx, schema.RolloutKey)
+	rebuildCmd := pipe.HGetAll(ctx, schema.RebuildKey)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("stats: read view: %w", err)
 	}
@@ -324,7 +295,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.AgeBands = append(s.AgeBands, NamedCount{Name: band, Count: num("a:" + band)})
 	}
 	split := splitCmd.Val()
-	for _, r := range route.All {
+	for _, r := range v.routes {
 		w, _ := strconv.Atoi(split[r])
 		s.Routes = append(s.Routes, RouteStats{Name: r, Weight: w, Count: num("r:" + r)})
 	}
@@ -502,7 +473,12 @@ func (c Count) Diff(s *Snapshot, withRoutes bool) []string {
 func (c Count) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "total=%d", c.Total)
-	for _, r := range route.All {
+	routes := make([]string, 0, len(c.Routes))
+	for r := range c.Routes {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	for _, r := range routes {
 		fmt.Fprintf(&b, " %s=%d", r, c.Routes[r])
 	}
 	return b.String()

@@ -32,6 +32,42 @@ func BuildBinary(dir string) (string, error) {
 	return bin, nil
 }
 
+// RunWithBinary is the TestMain of a package that runs the real binary: it
+// builds cmd/vacunometro once into a temporary directory named after
+// prefix, sets *bin to its path, runs the tests and removes the directory.
+// It returns the tests' exit code (or 1 when the build failed).
+func RunWithBinary(m *testing.M, prefix string, bin *string) int {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = BuildBinary(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// SyncBuffer is an output a process or handler writes while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // CleanEnv is this process's environment without any of vacunometro's
 // settings (envvars), plus extra (KEY=value): a child started with it uses
 // its defaults unless the test says otherwise.
@@ -212,4 +248,19 @@ func (p *Proc) Wait(timeout time.Duration) int {
 		p.t.Fatalf("%s: %v", p.Name, err)
 	}
 	return 0
+}
+
+// WriteFiles writes files (path relative to dir, slash-separated -> body)
+// into dir, making the directories they need.
+func WriteFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

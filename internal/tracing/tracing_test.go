@@ -61,7 +61,7 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	rs := testenv.StartRedis(t, false)
 	rdb := rs.Client(t)
 	cat := catalog.Default()
-	sk := sink.New(st, stats.NewView(rdb, cat), metrics.New(), log, sink.Options{Tracer: tr})
+	sk := sink.New(st, stats.NewView(rdb, cat, route.All), metrics.New(), log, sink.Options{Tracer: tr})
 	defer sk.Close()
 
 	// gRPC server and client.
@@ -69,9 +69,8 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := grpcroute.NewServer(sk, cat, log)
-	svc.Tracer = tr
-	gs := grpcroute.NewGRPCServer(svc)
+	deps := route.ConsumerDeps{Sink: sk, Catalog: cat, Metrics: metrics.New(), Log: log, Tracer: tr}
+	gs := grpcroute.NewGRPCServer(grpcroute.NewServer(deps))
 	go gs.Serve(lis)
 	defer gs.Stop()
 	gc, err := grpcroute.Dial(lis.Addr().String(), grpcroute.Options{})
@@ -82,7 +81,7 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	// Redis producer and worker.
 	rp := redisroute.NewProducer(rdb, redisroute.ProducerOptions{})
 	defer rp.Close()
-	w := redisroute.NewWorker(rdb, sk, cat, metrics.New(), log, redisroute.WorkerOptions{Tracer: tr, Block: 100 * time.Millisecond})
+	w := redisroute.NewWorker(rdb, deps, redisroute.WorkerOptions{Block: 100 * time.Millisecond})
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -5,12 +5,11 @@ package grpcroute
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -20,10 +19,8 @@ import (
 
 	retry "github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
-	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/tracing"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -33,16 +30,16 @@ const MaxMessageBytes = 8 << 20
 // Server is the gRPC server side: RecordSink backed by the sink.
 type Server struct {
 	pb.UnimplementedRecordSinkServer
-	sink route.Sink
-	cat  *catalog.Catalog
-	log  *slog.Logger
-	// Tracer, when set, records a span per call (see internal/tracing).
-	Tracer trace.Tracer
+	consume route.Consumer[*pb.RecordBatch]
 }
 
-// NewServer returns the RecordSink service.
-func NewServer(sink route.Sink, cat *catalog.Catalog, log *slog.Logger) *Server {
-	return &Server{sink: sink, cat: cat, log: log}
+// NewServer returns the RecordSink service (deps.Tracer, when set, records
+// a span per call: see internal/tracing). Register it with NewGRPCServer.
+func NewServer(deps route.ConsumerDeps) *Server {
+	// No Ack, Retry or DeadLetter: the call's answer is the
+	// acknowledgement, and a batch that can never be stored is refused.
+	return &Server{consume: route.Consumer[*pb.RecordBatch]{Deps: deps, Span: "grpc.Deliver",
+		Decode: func(b *pb.RecordBatch) ([]record.Record, error) { return route.CheckBatch(b, deps.Catalog) }}}
 }
 
 // NewGRPCServer returns a grpc.Server with sane limits and keep-alive,
@@ -60,24 +57,17 @@ func NewGRPCServer(svc *Server, opts ...grpc.ServerOption) *grpc.Server {
 
 // Deliver stores the batch and answers once MongoDB holds every record.
 func (s *Server) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.DeliverResponse, error) {
-	recs, err := record.BatchFromProto(req.GetBatch(), s.cat)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "invalid batch: %v", err)
-	}
-	if len(recs) == 0 {
-		return &pb.DeliverResponse{}, nil
-	}
-	ctx, span := tracing.StartConsumer(ctx, tracing.OrNoop(s.Tracer), "grpc.Deliver", recs,
-		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.String("route", route.GRPC)))
-	defer span.End()
-	if err := s.sink.Store(ctx, recs); err != nil {
-		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
-		s.log.Error("store batch", "records", len(recs), "err", err)
+	n, err := s.consume.Handle(ctx, []*pb.RecordBatch{req.GetBatch()}, attribute.String("route", route.GRPC))
+	var poison *route.PoisonError
+	switch {
+	case errors.As(err, &poison):
+		return nil, status.Errorf(codes.InvalidArgument, "invalid batch: %v", poison)
+	case err != nil && ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
 	}
-	return &pb.DeliverResponse{Held: uint32(len(recs))}, nil
+	return &pb.DeliverResponse{Held: uint32(n)}, nil
 }
 
 // Client is the ingest side: one long-lived connection, group commit.

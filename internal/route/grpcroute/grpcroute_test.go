@@ -13,11 +13,13 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/embedded"
+	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/grpcroute"
 	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
@@ -46,7 +48,7 @@ func newHarness(t *testing.T) *routetest.Harness {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		gs := grpcroute.NewGRPCServer(grpcroute.NewServer(s, catalog.Default(), testenv.Logger(t)))
+		gs := grpcroute.NewGRPCServer(grpcroute.NewServer(route.ConsumerDeps{Sink: s, Catalog: catalog.Default(), Metrics: metrics.New(), Log: testenv.Logger(t)}))
 		current = gs
 		go func() { _ = gs.Serve(lis) }()
 		return gs.GracefulStop
@@ -71,7 +73,7 @@ func TestConformance(t *testing.T) { routetest.Run(t, newHarness) }
 
 func TestServerRefusesInvalidBatch(t *testing.T) {
 	h := newHarness(t)
-	e := routetest.NewEnv(t)
+	e := sinkenv.New(t)
 	stop := h.Start(t, e.Sink)
 	defer stop()
 	bad := routetest.Records(3, "bad", "grpc")

@@ -15,7 +15,6 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,12 +24,8 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
-	"github.com/vacunometro/vacunometro/internal/catalog"
-	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/tracing"
-	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
 // Default resource ids.
@@ -142,28 +137,26 @@ func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
 
 // WorkerOptions tune a worker.
 type WorkerOptions struct {
-	Subscription   string       // default DefaultSubscription
-	Streams        int          // streaming-pull streams (default 8; one is slow)
-	MaxOutstanding int          // messages in hand at once (default 256)
-	Tracer         trace.Tracer // optional
+	Subscription   string // default DefaultSubscription
+	Streams        int    // streaming-pull streams (default 8; one is slow)
+	MaxOutstanding int    // messages in hand at once (default 256)
 	// DeadLetterTopic receives poison messages (default DefaultDeadLetterTopic).
 	DeadLetterTopic string
 }
 
 // Worker receives messages and stores them through the sink.
 type Worker struct {
-	c    *pubsub.Client
-	sink route.Sink
-	cat  *catalog.Catalog
-	log  *slog.Logger
-	m    *metrics.Metrics
-	opts WorkerOptions
+	c       *pubsub.Client
+	deps    route.ConsumerDeps
+	log     *slog.Logger
+	opts    WorkerOptions
+	consume route.Consumer[*pubsub.Message]
 
 	deadLetters *pubsub.Publisher // set by Run
 }
 
 // NewWorker returns a worker; Run starts it.
-func NewWorker(c *pubsub.Client, sink route.Sink, cat *catalog.Catalog, m *metrics.Metrics, log *slog.Logger, opts WorkerOptions) *Worker {
+func NewWorker(c *pubsub.Client, deps route.ConsumerDeps, opts WorkerOptions) *Worker {
 	if opts.Subscription == "" {
 		opts.Subscription = DefaultSubscription
 	}
@@ -176,7 +169,25 @@ func NewWorker(c *pubsub.Client, sink route.Sink, cat *catalog.Catalog, m *metri
 	if opts.DeadLetterTopic == "" {
 		opts.DeadLetterTopic = DefaultDeadLetterTopic
 	}
-	return &Worker{c: c, sink: sink, cat: cat, log: log.With("route", route.PubSub), m: m, opts: opts}
+	deps.Log = deps.Log.With("route", route.PubSub)
+	w := &Worker{c: c, deps: deps, log: deps.Log, opts: opts}
+	w.consume = route.Consumer[*pubsub.Message]{Deps: deps, Span: "pubsub.consume",
+		Decode: func(m *pubsub.Message) ([]record.Record, error) { return route.DecodeBatch(m.Data, deps.Catalog) },
+		Detach: 30 * time.Second, Ack: ackAll, Retry: nackAll, DeadLetter: w.deadLetter}
+	return w
+}
+
+func ackAll(_ context.Context, msgs []*pubsub.Message) {
+	for _, m := range msgs {
+		m.Ack()
+	}
+}
+
+// nackAll hands messages back for redelivery.
+func nackAll(_ context.Context, msgs []*pubsub.Message, _ error) {
+	for _, m := range msgs {
+		m.Nack()
+	}
 }
 
 // Run receives until ctx ends, retrying with back-off when the service is
@@ -210,30 +221,10 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
-	var b pb.RecordBatch
-	if err := proto.Unmarshal(msg.Data, &b); err != nil {
-		w.deadLetter(ctx, msg, "undecodable", err)
-		return
-	}
-	recs, err := record.BatchFromProto(&b, w.cat)
-	if err != nil {
-		w.deadLetter(ctx, msg, "invalid-records", err)
-		return
-	}
 	if msg.DeliveryAttempt != nil && *msg.DeliveryAttempt > 1 {
-		w.m.Redelivered.WithLabelValues(route.PubSub).Inc()
+		w.deps.Metrics.Redelivered.WithLabelValues(route.PubSub).Inc()
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	sctx, span := tracing.StartConsumer(sctx, tracing.OrNoop(w.opts.Tracer), "pubsub.consume", recs,
-		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.String("message_id", msg.ID)))
-	defer span.End()
-	if err := w.sink.Store(sctx, recs); err != nil {
-		w.log.Error("store message; nacked for redelivery", "id", msg.ID, "err", err)
-		msg.Nack()
-		return
-	}
-	msg.Ack()
+	_, _ = w.consume.Handle(ctx, []*pubsub.Message{msg}, attribute.String("message_id", msg.ID))
 }
 
 // deadLetter moves a message no worker can ever store to the dead-letter
@@ -242,7 +233,8 @@ func (w *Worker) handle(ctx context.Context, msg *pubsub.Message) {
 // it only once the dead-letter topic has it. When that publish fails the
 // message is nacked: it comes back, and after the subscription's
 // max_delivery_attempts Pub/Sub's own dead-letter policy moves it.
-func (w *Worker) deadLetter(ctx context.Context, msg *pubsub.Message, reason string, cause error) {
+func (w *Worker) deadLetter(ctx context.Context, msg *pubsub.Message, cause *route.PoisonError) error {
+	reason := cause.Reason
 	attrs := map[string]string{
 		"dead_letter_reason":  reason,
 		"dead_letter_error":   cause.Error(),
@@ -258,9 +250,8 @@ func (w *Worker) deadLetter(ctx context.Context, msg *pubsub.Message, reason str
 	defer cancel()
 	if _, err := w.deadLetters.Publish(pctx, &pubsub.Message{Data: msg.Data, Attributes: attrs}).Get(pctx); err != nil {
 		w.log.Error("poison message not moved to the dead-letter topic; nacked", "id", msg.ID, "reason", reason, "err", err)
-		msg.Nack()
-		return
+		return err
 	}
 	w.log.Error("poison message moved to the dead-letter topic", "id", msg.ID, "reason", reason, "topic", w.opts.DeadLetterTopic, "err", cause)
-	msg.Ack()
+	return nil
 }

@@ -36,7 +36,7 @@ func newHarness(t *testing.T) *routetest.Harness {
 		Route:  p,
 		Queued: true,
 		Start: func(t *testing.T, s route.Sink) func() {
-			w := pubsubroute.NewWorker(c, s, catalog.Default(), metrics.New(), testenv.Logger(t), pubsubroute.WorkerOptions{})
+			w := pubsubroute.NewWorker(c, route.ConsumerDeps{Sink: s, Catalog: catalog.Default(), Metrics: metrics.New(), Log: testenv.Logger(t)}, pubsubroute.WorkerOptions{})
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -77,7 +77,7 @@ func TestPoisonMessageGoesToTheDeadLetterTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &countingSink{}
-	w := pubsubroute.NewWorker(c, sink, catalog.Default(), metrics.New(), testenv.Logger(t), pubsubroute.WorkerOptions{})
+	w := pubsubroute.NewWorker(c, route.ConsumerDeps{Sink: sink, Catalog: catalog.Default(), Metrics: metrics.New(), Log: testenv.Logger(t)}, pubsubroute.WorkerOptions{})
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()

@@ -19,17 +19,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vacunometro/vacunometro/internal/backoff"
 	"github.com/vacunometro/vacunometro/internal/batch"
-	"github.com/vacunometro/vacunometro/internal/catalog"
-	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/tracing"
-	pb "github.com/vacunometro/vacunometro/proto/vacunometro/v1"
 )
 
 // Defaults for the stream's names.
@@ -89,21 +84,19 @@ type WorkerOptions struct {
 	Count       int64         // entries per read (default 16)
 	Block       time.Duration // XREADGROUP block (default 1s)
 	ClaimIdle   time.Duration // claim entries pending longer than this (default 30s)
-	Tracer      trace.Tracer  // optional
 }
 
 // Worker reads the stream in a consumer group and stores what it reads.
 type Worker struct {
-	rdb  redis.UniversalClient
-	sink route.Sink
-	cat  *catalog.Catalog
-	log  *slog.Logger
-	m    *metrics.Metrics
-	opts WorkerOptions
+	rdb     redis.UniversalClient
+	deps    route.ConsumerDeps
+	log     *slog.Logger
+	opts    WorkerOptions
+	consume route.Consumer[redis.XMessage]
 }
 
 // NewWorker returns a worker; Run starts it.
-func NewWorker(rdb redis.UniversalClient, sink route.Sink, cat *catalog.Catalog, m *metrics.Metrics, log *slog.Logger, opts WorkerOptions) *Worker {
+func NewWorker(rdb redis.UniversalClient, deps route.ConsumerDeps, opts WorkerOptions) *Worker {
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream
 	}
@@ -126,7 +119,13 @@ func NewWorker(rdb redis.UniversalClient, sink route.Sink, cat *catalog.Catalog,
 	if opts.ClaimIdle <= 0 {
 		opts.ClaimIdle = 30 * time.Second
 	}
-	return &Worker{rdb: rdb, sink: sink, cat: cat, log: log.With("route", route.Redis, "consumer", opts.Consumer), m: m, opts: opts}
+	deps.Log = deps.Log.With("route", route.Redis, "consumer", opts.Consumer)
+	w := &Worker{rdb: rdb, deps: deps, log: deps.Log, opts: opts}
+	// On a store failure nothing is acknowledged: the entries stay pending
+	// and are claimed again after ClaimIdle.
+	w.consume = route.Consumer[redis.XMessage]{Deps: deps, Span: "redis.consume", Decode: w.decode,
+		Detach: 30 * time.Second, Ack: w.ack, DeadLetter: w.deadLetter}
+	return w
 }
 
 // Run consumes until ctx ends. Entries being stored when ctx ends are
@@ -210,50 +209,31 @@ func (w *Worker) claimLoop(ctx context.Context) {
 	}
 }
 
-// handle stores the records of msgs together, then acknowledges them. On a
-// store failure nothing is acknowledged: the entries stay pending and are
-// claimed again after ClaimIdle.
+// handle stores the records of msgs together, then acknowledges them.
 func (w *Worker) handle(ctx context.Context, msgs []redis.XMessage, claimed bool) {
-	var recs []record.Record
-	ids := make([]string, 0, len(msgs))
-	var poison []redis.XMessage
-	for _, m := range msgs {
-		got, err := w.decode(m)
-		if err != nil {
-			w.log.Error("undecodable stream entry moved to dead letters", "id", m.ID, "err", err)
-			poison = append(poison, m)
-			continue
-		}
-		recs = append(recs, got...)
-		ids = append(ids, m.ID)
-	}
 	if claimed {
-		w.m.Redelivered.WithLabelValues(route.Redis).Add(float64(len(msgs)))
+		w.deps.Metrics.Redelivered.WithLabelValues(route.Redis).Add(float64(len(msgs)))
 	}
-	// Finish a batch already read even if ctx is ending: it is cheaper than
-	// a redelivery, and bounded.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	sctx, span := tracing.StartConsumer(sctx, tracing.OrNoop(w.opts.Tracer), "redis.consume", recs,
-		trace.WithAttributes(attribute.Int("records", len(recs)), attribute.Int("entries", len(msgs)), attribute.Bool("claimed", claimed)))
-	defer span.End()
-	if len(recs) > 0 {
-		if err := w.sink.Store(sctx, recs); err != nil {
-			w.log.Error("store entries; they stay pending", "entries", len(ids), "err", err)
-			return
-		}
-	}
-	for _, m := range poison {
-		w.rdb.XAdd(sctx, &redis.XAddArgs{Stream: w.opts.Stream + ":dead", Values: m.Values})
-		ids = append(ids, m.ID)
-	}
-	if len(ids) == 0 {
-		return
+	_, _ = w.consume.Handle(ctx, msgs, attribute.Int("entries", len(msgs)), attribute.Bool("claimed", claimed))
+}
+
+// deadLetter copies an undecodable entry to the dead-letter stream; the
+// entry is then acknowledged with the others.
+func (w *Worker) deadLetter(ctx context.Context, m redis.XMessage, cause *route.PoisonError) error {
+	w.log.Error("undecodable stream entry moved to dead letters", "id", m.ID, "err", cause)
+	w.rdb.XAdd(ctx, &redis.XAddArgs{Stream: w.opts.Stream + ":dead", Values: m.Values})
+	return nil
+}
+
+func (w *Worker) ack(ctx context.Context, msgs []redis.XMessage) {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
 	}
 	pipe := w.rdb.Pipeline()
-	pipe.XAck(sctx, w.opts.Stream, w.opts.Group, ids...)
-	pipe.XDel(sctx, w.opts.Stream, ids...)
-	if _, err := pipe.Exec(sctx); err != nil {
+	pipe.XAck(ctx, w.opts.Stream, w.opts.Group, ids...)
+	pipe.XDel(ctx, w.opts.Stream, ids...)
+	if _, err := pipe.Exec(ctx); err != nil {
 		// Stored but not acknowledged: the entries will be delivered again
 		// and found as duplicates. Nothing is lost or counted twice.
 		w.log.Warn("ack entries", "entries", len(ids), "err", err)
@@ -263,13 +243,9 @@ func (w *Worker) handle(ctx context.Context, msgs []redis.XMessage, claimed bool
 func (w *Worker) decode(m redis.XMessage) ([]record.Record, error) {
 	raw, ok := m.Values[field].(string)
 	if !ok {
-		return nil, fmt.Errorf("entry has no %q field", field)
+		return nil, &route.PoisonError{Reason: "undecodable", Err: fmt.Errorf("entry has no %q field", field)}
 	}
-	var b pb.RecordBatch
-	if err := proto.Unmarshal([]byte(raw), &b); err != nil {
-		return nil, fmt.Errorf("decode batch: %w", err)
-	}
-	return record.BatchFromProto(&b, w.cat)
+	return route.DecodeBatch([]byte(raw), w.deps.Catalog)
 }
 
 // Lag returns the number of entries not yet acknowledged and not yet read.

@@ -16,6 +16,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/route/redisroute"
 	"github.com/vacunometro/vacunometro/internal/route/routetest"
 	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
 
 func workerOpts() redisroute.WorkerOptions {
@@ -23,7 +24,7 @@ func workerOpts() redisroute.WorkerOptions {
 }
 
 func startWorker(t *testing.T, rdb redis.UniversalClient, s route.Sink, opts redisroute.WorkerOptions) func() {
-	w := redisroute.NewWorker(rdb, s, catalog.Default(), metrics.New(), testenv.Logger(t), opts)
+	w := redisroute.NewWorker(rdb, route.ConsumerDeps{Sink: s, Catalog: catalog.Default(), Metrics: metrics.New(), Log: testenv.Logger(t)}, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -63,7 +64,7 @@ func TestPendingEntriesOfADeadConsumerAreClaimed(t *testing.T) {
 	rs := testenv.StartRedis(t, true)
 	rdb := rs.Client(t)
 	ctx := context.Background()
-	e := routetest.NewEnv(t)
+	e := sinkenv.New(t)
 	p := redisroute.NewProducer(rdb, redisroute.ProducerOptions{})
 	defer p.Close()
 	if err := rdb.XGroupCreateMkStream(ctx, redisroute.DefaultStream, redisroute.DefaultGroup, "0").Err(); err != nil {
@@ -120,7 +121,7 @@ func TestAcceptedEntriesSurviveRedisKill(t *testing.T) {
 	}
 	rs.Kill()
 	rs.Start()
-	e := routetest.NewEnv(t)
+	e := sinkenv.New(t)
 	stop := startWorker(t, rdb, e.Sink, workerOpts())
 	defer stop()
 	deadline := time.Now().Add(20 * time.Second)

@@ -13,13 +13,9 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
-	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
-	"github.com/vacunometro/vacunometro/internal/sink"
-	"github.com/vacunometro/vacunometro/internal/stats"
-	"github.com/vacunometro/vacunometro/internal/store"
-	"github.com/vacunometro/vacunometro/internal/testenv"
+	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
 
 // Harness is one route wired for a test: its ingest side and its consumer.
@@ -44,32 +40,6 @@ type Harness struct {
 // Factory builds a fresh harness (its own services) for one test.
 type Factory func(t *testing.T) *Harness
 
-// Env is the real sink the suite stores into.
-type Env struct {
-	Store *store.Store
-	View  *stats.View
-	Sink  *sink.Sink
-	Redis *testenv.RedisServer
-}
-
-// NewEnv opens a real sink: FerretDB (or VAC_TEST_MONGODB_URI) and a
-// redis-server of the test's own.
-func NewEnv(t *testing.T) *Env {
-	t.Helper()
-	ctx := context.Background()
-	uri, db := testenv.Mongo(t)
-	st, err := store.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	rs := testenv.StartRedis(t, false)
-	view := stats.NewView(rs.Client(t), catalog.Default())
-	sk := sink.New(st, view, metrics.New(), testenv.Logger(t), sink.Options{})
-	t.Cleanup(sk.Close)
-	return &Env{Store: st, View: view, Sink: sk, Redis: rs}
-}
-
 // Records makes n valid records with ids prefixed by prefix.
 func Records(n int, prefix, routeName string) []record.Record {
 	cat := catalog.Default()
@@ -93,27 +63,6 @@ func Run(t *testing.T, newHarness Factory) {
 	t.Run("RedeliveryIsCountedOnce", func(t *testing.T) { testDuplicates(t, newHarness) })
 	t.Run("SurvivesConsumerRestart", func(t *testing.T) { testConsumerRestart(t, newHarness) })
 	t.Run("FailedStoreIsRetried", func(t *testing.T) { testFlakySink(t, newHarness) })
-}
-
-// waitStored waits until the store holds want records and the view counts them.
-func waitStored(t *testing.T, e *Env, want []record.Record, timeout time.Duration) {
-	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(timeout)
-	for {
-		n, err := testenv.CountRecords(ctx, e.Store)
-		snap, serr := e.View.Snapshot(ctx)
-		if err == nil && serr == nil && n == int64(len(want)) && snap.Total == int64(len(want)) {
-			if diff := stats.Tally(want).Diff(snap, true); len(diff) > 0 {
-				t.Fatalf("snapshot differs from what was delivered: %v", diff)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: MongoDB holds %d (err %v), view counts %d; want %d", timeout, n, err, snap.Total, len(want))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func deliverAll(t *testing.T, r route.Route, recs []record.Record, chunk int) {
@@ -146,7 +95,7 @@ func deliverAll(t *testing.T, r route.Route, recs []record.Record, chunk int) {
 
 func testDeliversEverything(t *testing.T, newHarness Factory) {
 	h := newHarness(t)
-	e := NewEnv(t)
+	e := sinkenv.New(t)
 	stop := h.Start(t, e.Sink)
 	defer stop()
 	recs := Records(3000, "all", h.Route.Name())
@@ -154,12 +103,12 @@ func testDeliversEverything(t *testing.T, newHarness Factory) {
 	deliverAll(t, h.Route, recs[:300], 1)
 	deliverAll(t, h.Route, recs[300:1000], 7)
 	deliverAll(t, h.Route, recs[1000:], 250)
-	waitStored(t, e, recs, 30*time.Second)
+	e.WaitStored(t, recs, 30*time.Second)
 }
 
 func testDuplicates(t *testing.T, newHarness Factory) {
 	h := newHarness(t)
-	e := NewEnv(t)
+	e := sinkenv.New(t)
 	stop := h.Start(t, e.Sink)
 	defer stop()
 	recs := Records(200, "dup", h.Route.Name())
@@ -170,12 +119,12 @@ func testDuplicates(t *testing.T, newHarness Factory) {
 	h.Duplicate(t, recs[:40])
 	h.Duplicate(t, recs[:40])
 	time.Sleep(300 * time.Millisecond)
-	waitStored(t, e, recs, 20*time.Second)
+	e.WaitStored(t, recs, 20*time.Second)
 }
 
 func testConsumerRestart(t *testing.T, newHarness Factory) {
 	h := newHarness(t)
-	e := NewEnv(t)
+	e := sinkenv.New(t)
 	stop := h.Start(t, e.Sink)
 	first := Records(500, "before", h.Route.Name())
 	deliverAll(t, h.Route, first, 25)
@@ -203,7 +152,7 @@ func testConsumerRestart(t *testing.T, newHarness Factory) {
 	stop2 := h.Start(t, e.Sink)
 	defer stop2()
 	<-done
-	waitStored(t, e, append(first, second...), 60*time.Second)
+	e.WaitStored(t, append(first, second...), 60*time.Second)
 }
 
 // flakySink fails every other Store call, starting with the first.
@@ -223,7 +172,7 @@ func (f *flakySink) Store(ctx context.Context, recs []record.Record) error {
 
 func testFlakySink(t *testing.T, newHarness Factory) {
 	h := newHarness(t)
-	e := NewEnv(t)
+	e := sinkenv.New(t)
 	fs := &flakySink{next: e.Sink}
 	stop := h.Start(t, fs)
 	defer stop()
@@ -254,7 +203,7 @@ func testFlakySink(t *testing.T, newHarness Factory) {
 	if len(accepted) != len(recs) {
 		t.Fatalf("accepted %d of %d records after retries", len(accepted), len(recs))
 	}
-	waitStored(t, e, recs, 90*time.Second)
+	e.WaitStored(t, recs, 90*time.Second)
 	if fs.fails.Load() == 0 {
 		t.Fatal("the flaky sink never failed: the test proves nothing")
 	}
