@@ -24,7 +24,7 @@ const (
 	// TrackSeriesLabel is the series label the rollout groups by (internal/rollout.TrackLabel).
 	TrackSeriesLabel = "track"
 	// CanarySuffix names a canary Deployment after its stable one.
-	CanarySuffix = "-canary"
+	CanarySuffix   = "-canary"
 	componentLabel = "app.kubernetes.io/component"
 	nameLabel      = "app.kubernetes.io/name"
 )
