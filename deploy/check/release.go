@@ -23,6 +23,9 @@ const (
 	TrackLabel = "vacunometro.io/track"
 	// TrackSeriesLabel is the series label the rollout groups by (internal/rollout.TrackLabel).
 	TrackSeriesLabel = "track"
+	// CanaryShareAnnotation, set to "replica-share", marks a Service that reaches both tracks on
+	// purpose: its (unmeshed) clients get the canary by its share of ready pods.
+	CanaryShareAnnotation = "vacunometro.io/canary"
 	// CanarySuffix names a canary Deployment after its stable one.
 	CanarySuffix   = "-canary"
 	componentLabel = "app.kubernetes.io/component"
@@ -79,7 +82,8 @@ func routes(objs []Object) []route {
 //     between releases (replicas must be 0) or that an HPA scales, or selectors of the two tracks
 //     that overlap (the stable HPA and PDB would count canary pods);
 //   - a Service that selects canary pods and is no route's backend (unmeshed clients, or a client
-//     the route does not apply to, would reach the canary unweighed);
+//     the route does not apply to, would reach the canary unweighed), unless it is marked
+//     vacunometro.io/canary: replica-share (its clients get the canary by its share of pods);
 //   - a route weighing tracked pods whose backendRefs lack an explicit weight, name a Service that
 //     is not rendered, has no such port or mixes tracks, whose parent Service or port is missing,
 //     that gives a canary weight in the manifests (every apply would send traffic to it), or an
@@ -255,11 +259,11 @@ func ReleasePolicy(objs []Object) []string {
 	sort.Slice(svcNames, func(i, j int) bool { return svcNames[i].name < svcNames[j].name })
 	for _, k := range svcNames {
 		s := services[k]
-		if len(s.Spec.Selector) == 0 || backendOf[k] {
+		if len(s.Spec.Selector) == 0 || backendOf[k] || s.Annotations[CanaryShareAnnotation] == "replica-share" {
 			continue
 		}
 		if tracks, _ := podsOf(s.Namespace, s.Spec.Selector); slices.Contains(tracks, "canary") {
-			add("Service %s selects canary pods but is no route's backend: its clients would reach the canary unweighed (select the stable track only)", s.Name)
+			add("Service %s selects canary pods but is no route's backend: its clients would reach the canary unweighed (select the stable track only, or mark it %s: replica-share)", s.Name, CanaryShareAnnotation)
 		}
 	}
 

@@ -135,6 +135,16 @@ func TestReleasePolicyCatchesTheOldForms(t *testing.T) {
 		{"the track under another name", "to: track}]", "to: release}]", "could not tell its series"},
 		{"canary scaled by an HPA", "metadata: {name: grpc-server, namespace: ns}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: grpc-server}", "metadata: {name: grpc-server, namespace: ns}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: grpc-server-canary}", "is scaled by an HPA"},
 	}
+	t.Run("a Service marked replica-share may reach both tracks", func(t *testing.T) {
+		s := strings.Replace(releaseSample, "metadata: {name: grpc-server, namespace: ns}\nspec:\n  selector: {app.kubernetes.io/name: grpc-server}",
+			"metadata: {name: grpc-server, namespace: ns, annotations: {vacunometro.io/canary: replica-share}}\nspec:\n  selector: {app.kubernetes.io/component: grpc-server}", 1)
+		if s == releaseSample {
+			t.Fatal("case did not change the sample")
+		}
+		if v := ReleasePolicy(decodeDocs(t, s)); len(v) != 0 {
+			t.Errorf("problems %q", v)
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			bad := strings.Replace(releaseSample, c.from, c.to, 1)
