@@ -110,14 +110,15 @@ func TestGKEReleaseCheckCatchesTheOldForm(t *testing.T) {
 // runGKEStep runs a GKE step's script as Cloud Build would (substitutions applied, in a workspace
 // of its own) with stub gcloud and kubectl that log their arguments, and a stub .bin/vacunometro
 // that exits with rolloutExit. kubectlGet is what `kubectl get ... -o name` prints.
-func runGKEStep(t *testing.T, id, phase, kubectlGet string, rolloutExit int) (err error, kubectl []string, ws string) {
+func runGKEStep(t *testing.T, id, phase, kubectlGet string, rolloutExit int) (kubectl []string, ws string, err error) {
 	t.Helper()
 	b := loadCloudBuild(t)
 	script, ok := stepScript(b, id)
 	if !ok {
 		t.Fatalf("step %s is not a bash -c script", id)
 	}
-	bin, ws := t.TempDir(), t.TempDir()
+	bin := t.TempDir()
+	ws = t.TempDir()
 	logf := filepath.Join(bin, "kubectl.log")
 	stubs := map[string]string{
 		"gcloud":  "#!/bin/sh\n[ \"$1 $2\" = \"auth print-access-token\" ] && echo test-token\nexit 0\n",
@@ -154,7 +155,7 @@ func runGKEStep(t *testing.T, id, phase, kubectlGet string, rolloutExit int) (er
 			kubectl = append(kubectl, l)
 		}
 	}
-	return err, kubectl, ws
+	return kubectl, ws, err
 }
 
 func grep(lines []string, pattern string) []string {
@@ -171,7 +172,7 @@ func grep(lines []string, pattern string) []string {
 func TestGKEReleaseStepsRun(t *testing.T) {
 	canaries := canaryDeployments(t)
 	t.Run("canary: only the canaries get the image and a replica", func(t *testing.T) {
-		err, calls, ws := runGKEStep(t, StepGKECanary, "", "deployment.apps/grpc-server-canary\ngrpcroute.gateway.networking.k8s.io/grpc-server\n", 0)
+		calls, ws, err := runGKEStep(t, StepGKECanary, "", "deployment.apps/grpc-server-canary\ngrpcroute.gateway.networking.k8s.io/grpc-server\n", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +190,7 @@ func TestGKEReleaseStepsRun(t *testing.T) {
 		}
 	})
 	t.Run("canary: the first release of the layout is not judged", func(t *testing.T) {
-		err, calls, ws := runGKEStep(t, StepGKECanary, "", "", 0)
+		calls, ws, err := runGKEStep(t, StepGKECanary, "", "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestGKEReleaseStepsRun(t *testing.T) {
 		}
 	})
 	t.Run("rollout promoted: nothing else changes", func(t *testing.T) {
-		err, calls, ws := runGKEStep(t, StepGKERollout, "judged", "", 0)
+		calls, ws, err := runGKEStep(t, StepGKERollout, "judged", "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +217,7 @@ func TestGKEReleaseStepsRun(t *testing.T) {
 		}
 	})
 	t.Run("rollout rolled back: route to stable, canaries to 0, build fails", func(t *testing.T) {
-		err, calls, _ := runGKEStep(t, StepGKERollout, "judged", "", 1)
+		calls, _, err := runGKEStep(t, StepGKERollout, "judged", "", 1)
 		if err == nil {
 			t.Fatal("the step succeeded after a rollback: the stable tier would be promoted")
 		}
@@ -231,7 +232,7 @@ func TestGKEReleaseStepsRun(t *testing.T) {
 		}
 	})
 	t.Run("rollout: nothing to judge on a first release", func(t *testing.T) {
-		err, calls, _ := runGKEStep(t, StepGKERollout, "first", "", 1)
+		calls, _, err := runGKEStep(t, StepGKERollout, "first", "", 1)
 		if err != nil || len(calls) != 0 {
 			t.Errorf("err %v, calls %q", err, calls)
 		}

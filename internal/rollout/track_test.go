@@ -241,7 +241,7 @@ func TestTrackRolloutRollsBackAFailingCanary(t *testing.T) {
 	if !strings.Contains(string(raw), `{"name":"grpc-server-canary","port":50051,"weight":0}`) || !strings.Contains(string(raw), `{"name":"grpc-server-stable","port":50051,"weight":100}`) {
 		t.Errorf("GRPCRoute after the rollback: %s", raw)
 	}
-	if !reflect.DeepEqual(res.Weights, split.Weights{"stable": 100, "canary": 0}) || !strings.Contains(out.String(), "success 83.33% < 99%") {
+	if !reflect.DeepEqual(res.Weights, split.Weights{"stable": 100, "canary": 0}) || !strings.Contains(out.String(), "success 83.33% < 99% (20 of 120 records failed on canary; the track's pods could not store them)") {
 		t.Errorf("result %v\n%s", res.Weights, out)
 	}
 }
