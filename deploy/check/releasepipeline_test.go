@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // canaryDeployments are the canary Deployments the prod overlay renders.
@@ -237,4 +238,67 @@ func TestGKEReleaseStepsRun(t *testing.T) {
 			t.Errorf("err %v, calls %q", err, calls)
 		}
 	})
+}
+
+// The command line gke-rollout gives the binary is one the binary built like the Dockerfile
+// accepts: run without --apply against a stub kubectl holding the rendered GRPCRoute, it prints
+// the plan from stable 100 / canary 0.
+func TestGKERolloutCommandLineIsAccepted(t *testing.T) {
+	bin := buildLikeDockerfile(t)
+	script, ok := stepScript(loadCloudBuild(t), StepGKERollout)
+	if !ok {
+		t.Fatal("no gke-rollout script")
+	}
+	joined := strings.ReplaceAll(script, "\\\n", " ")
+	var line string
+	for _, l := range strings.Split(joined, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), ".bin/vacunometro rollout") {
+			line, _, _ = strings.Cut(strings.TrimSpace(l), " || ")
+		}
+	}
+	words, err := ShellWords(line)
+	if err != nil || len(words) < 3 {
+		t.Fatalf("the rollout command %q: %v", line, err)
+	}
+	args := slices.DeleteFunc(slices.Clone(words[1:]), func(a string) bool { return a == "--apply" })
+
+	var routeJSON string
+	for _, o := range rendered(t, "prod") {
+		if o.GVK.Kind == "GRPCRoute" && strings.HasSuffix(o.Name, "/grpc-server") {
+			j, err := yaml.YAMLToJSON(o.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			routeJSON = string(j)
+		}
+	}
+	if routeJSON == "" {
+		t.Fatal("prod renders no GRPCRoute grpc-server")
+	}
+	stubs, ws := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(stubs, "route.json"), []byte(routeJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stub := "#!/bin/sh\ncase \"$*\" in 'get grpcroute grpc-server -n vacunometro -o json') cat " + filepath.Join(stubs, "route.json") + ";; *) echo \"unexpected: $*\" >&2; exit 1;; esac\n"
+	if err := os.WriteFile(filepath.Join(stubs, "kubectl"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.MkdirAll(filepath.Join(ws, ".deploy-prod"), 0o755)
+	if err := os.WriteFile(filepath.Join(ws, ".deploy-prod", "prometheus-token"), []byte("test-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = ws
+	cmd.Env = []string{"PATH=" + stubs + ":/usr/bin:/bin", "HOME=" + ws}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	for _, want := range []string{"plan for canary on GRPCRoute vacunometro/grpc-server", "from canary=0,stable=100", "step 1/3: canary 10%: canary=10,stable=90", "kubectl patch grpcroute grpc-server -n vacunometro --type=json"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
