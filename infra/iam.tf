@@ -42,6 +42,8 @@ locals {
     "roles/run.developer",
     "roles/container.developer",
     "roles/logging.logWriter",
+    # read Managed Prometheus (the Prometheus HTTP API): the GKE release judges its canary by it
+    "roles/monitoring.viewer",
   ]
 }
 

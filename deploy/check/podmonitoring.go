@@ -36,9 +36,17 @@ type ScrapeEndpoint struct {
 	Timeout  string `json:"timeout,omitempty"`
 }
 
-// TargetLabels are the labels copied onto every series from the pod.
+// TargetLabels are the labels copied onto every series from the pod: metadata names (pod,
+// container, ...) and pod labels (fromPod: the pod label From becomes the series label To).
 type TargetLabels struct {
-	Metadata []string `json:"metadata,omitempty"`
+	Metadata []string       `json:"metadata,omitempty"`
+	FromPod  []LabelMapping `json:"fromPod,omitempty"`
+}
+
+// LabelMapping copies the pod label From onto every series as To (To defaults to From).
+type LabelMapping struct {
+	From string `json:"from"`
+	To   string `json:"to,omitempty"`
 }
 
 // DeepCopyObject implements runtime.Object.

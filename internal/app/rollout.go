@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -17,6 +18,8 @@ const rolloutUsage = `vacunometro rollout --to ROUTE [--steps 5,25,50,100] [--in
     [--min-success 99] [--max-p99 500ms] [--max-lag 2s] [--min-records 20] [--target URL]
     [--metrics URL]... [--prometheus URL [--prometheus-selector SEL]] [--backend local|cloudrun|gke]
     [--dry-run | --apply]
+vacunometro rollout --backend gke --by track --to canary --grpcroute grpc-server --prometheus URL
+    --max-lag 2s [--backend-refs stable=grpc-server-stable,canary=grpc-server-canary] [--apply]
 
 Moves the split toward ROUTE step by step. At each step, over each interval, it judges ROUTE by its
 own metrics, scraped from Prometheus-format endpoints (the ingest's /metrics by default): success
@@ -32,7 +35,14 @@ Backends:
   cloudrun  gcloud run services update-traffic SERVICE --region R --to-tags blue=X,green=Y,canary=Z
             (one revision per route, tagged as --tags says); prints the commands unless --apply.
   gke       kubectl patch httproute NAME -n NS --type=json (the backendRefs of --backend-refs);
-            prints the commands unless --apply.
+            with --grpcroute NAME, a GRPCRoute instead; prints the commands unless --apply.
+
+--by track (gke, with --prometheus): ROUTE is a release track, not an ingest route: the GRPCRoute
+"grpc-server" weighs the gRPC server's tracks (stable, canary: --backend-refs, default
+` + rollout.DefaultTrackRefs + `), and each check judges the pods of the track (series label "track",
+which the PodMonitoring copies from the pod label vacunometro.io/track: the gRPC server's and the
+workers' canaries alike) by their sinks: records stored against records they failed to store
+(--min-success, --min-records) and the p99 store lag of what they stored (--max-lag, required).
   For cloudrun and gke, the metrics must cover every instance (a load balancer's /metrics is one
   instance's): --prometheus URL queries a Prometheus HTTP API with PromQL (sums over every
   instance), e.g. Managed Service for Prometheus, which the PodMonitorings (GKE) and the
@@ -94,6 +104,8 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 	project := fs.String("project", "", "cloudrun: the project (default: gcloud's)")
 	tags := fs.String("tags", rollout.DefaultTags, "cloudrun: route=revision-tag, comma-separated")
 	httpRoute := fs.String("httproute", "ingest", "gke: the HTTPRoute")
+	grpcRoute := fs.String("grpcroute", "", "gke: a GRPCRoute to change instead of the HTTPRoute (e.g. grpc-server)")
+	by := fs.String("by", "route", "what --to names: route (an ingest route) or track (a release track, judged by its pods' sink metrics)")
 	namespace := fs.String("namespace", "vacunometro", "gke: its namespace")
 	refs := fs.String("backend-refs", rollout.DefaultBackendRefs, "gke: route=backendRef-name, comma-separated")
 	kubeContext := fs.String("kube-context", "", "gke: kubectl context (default: the current one)")
@@ -103,8 +115,29 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 	if fs.NArg() > 0 {
 		return usageError("rollout: unexpected arguments %q", fs.Args())
 	}
-	if !slices.Contains(route.All, *to) {
-		return usageError("rollout: --to must be one of %s", strings.Join(route.All, ", "))
+	refsSet := false
+	fs.Visit(func(f *flag.Flag) { refsSet = refsSet || f.Name == "backend-refs" })
+	switch *by {
+	case "route":
+		if !slices.Contains(route.All, *to) {
+			return usageError("rollout: --to must be one of %s", strings.Join(route.All, ", "))
+		}
+	case "track":
+		switch {
+		case *backend != "gke":
+			return usageError("rollout: --by track needs --backend gke (the GRPCRoute between the gRPC server's tracks)")
+		case *promURL == "":
+			return usageError("rollout: --by track needs --prometheus: the tracks' pods are told apart by the series label %q of Managed Prometheus", rollout.TrackLabel)
+		case *maxLag <= 0:
+			return usageError("rollout: --by track judges latency by the store lag of the track's pods: set --max-lag (e.g. 2s)")
+		case *to == "":
+			return usageError("rollout: --to names the track to promote, e.g. canary")
+		}
+		if !refsSet {
+			*refs = rollout.DefaultTrackRefs
+		}
+	default:
+		return usageError("rollout: --by must be route or track")
 	}
 	steps, err := rollout.ParseSteps(*stepsFlag)
 	if err != nil {
@@ -148,7 +181,11 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 		b, err = rollout.NewCloudRun(*service, *region, *project, *tags)
 		printOnly = printOnly || !*apply
 	case "gke":
-		b, err = rollout.NewGKE(*httpRoute, *namespace, *refs, *kubeContext)
+		kind, name := rollout.KindHTTPRoute, *httpRoute
+		if *grpcRoute != "" {
+			kind, name = rollout.KindGRPCRoute, *grpcRoute
+		}
+		b, err = rollout.NewGKE(kind, name, *namespace, *refs, *kubeContext)
 		printOnly = printOnly || !*apply
 	default:
 		return usageError("rollout: --backend must be local, cloudrun or gke")
@@ -178,8 +215,13 @@ func runRollout(ctx context.Context, set Settings, args []string, stdout, stderr
 		Backend:    b, Metrics: &rollout.Scraper{URLs: metricsURLs}, Out: stdout, Log: log,
 	}
 	if *promURL != "" {
-		if cfg.Metrics, err = rollout.NewPromQuery(*promURL, *promSel, *promToken); err != nil {
+		pq, err := rollout.NewPromQuery(*promURL, *promSel, *promToken)
+		if err != nil {
 			return usageError("rollout: %v", err)
+		}
+		cfg.Metrics = pq
+		if *by == "track" {
+			cfg.Metrics = &rollout.TrackQuery{Prom: pq}
 		}
 	}
 	if set.RedisURL == "" && *backend == "local" && *redisFile != "" {

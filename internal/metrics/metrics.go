@@ -20,7 +20,7 @@ type Metrics struct {
 	RouteErrors  *prometheus.CounterVec   // route
 	Handoff      *prometheus.HistogramVec // route: seconds from the request to the route's durable handoff
 	StoreLag     *prometheus.HistogramVec // route: seconds from ingest to MongoDB (queue lag)
-	Stored       *prometheus.CounterVec   // outcome: fresh, duplicate
+	Stored       *prometheus.CounterVec   // outcome: fresh, duplicate, failed
 	Counted      prometheus.Counter
 	SinkBatch    prometheus.Histogram
 	Redelivered  *prometheus.CounterVec // route: messages delivered again (claimed or redelivered)
@@ -41,7 +41,7 @@ func New() *Metrics {
 	m.RouteErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_route_errors_total", Help: "Failed deliveries to a route."}, []string{"route"})
 	m.Handoff = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vacunometro_route_handoff_seconds", Help: "Time from the ingest to the route's durable handoff.", Buckets: latencyBuckets}, []string{"route"})
 	m.StoreLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vacunometro_store_lag_seconds", Help: "Time from the ingest accepting a record to MongoDB storing it (queue lag).", Buckets: latencyBuckets}, []string{"route"})
-	m.Stored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_sink_records_total", Help: "Records the sink wrote to MongoDB: fresh or duplicate."}, []string{"outcome"})
+	m.Stored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_sink_records_total", Help: "Records the sink wrote to MongoDB (fresh, duplicate) or failed to store (failed)."}, []string{"outcome"})
 	m.Counted = prometheus.NewCounter(prometheus.CounterOpts{Name: "vacunometro_sink_counted_total", Help: "Records newly counted in the live view."})
 	m.SinkBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vacunometro_sink_batch_records", Help: "Records per MongoDB InsertMany.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
 	m.Redelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_redelivered_total", Help: "Messages a worker received again (claimed from a dead consumer or redelivered)."}, []string{"route"})

@@ -63,7 +63,11 @@ func Judge(o Observation, th Thresholds, step int) Check {
 		pct := 100 * o.Accepted / n
 		c.SuccessPct = ptr(pct)
 		if pct < th.MinSuccess {
-			fails = append(fails, fmt.Sprintf("success %.2f%% < %g%% (%d of %d records failed on %s; the ingest failed them over)", pct, th.MinSuccess, int64(o.Failed), int64(n), o.Route))
+			why := "the ingest failed them over"
+			if !isIngestRoute(o.Route) {
+				why = "the track's pods could not store them" // --by track
+			}
+			fails = append(fails, fmt.Sprintf("success %.2f%% < %g%% (%d of %d records failed on %s; %s)", pct, th.MinSuccess, int64(o.Failed), int64(n), o.Route, why))
 		} else {
 			oks = append(oks, fmt.Sprintf("success %.2f%% of %d records", pct, int64(n)))
 		}
@@ -101,4 +105,12 @@ func Judge(o Observation, th Thresholds, step int) Check {
 		c.Verdict, c.Reason = Pass, strings.Join(oks, ", ")
 	}
 	return c
+}
+
+func isIngestRoute(name string) bool {
+	switch name {
+	case "grpc", "redis", "pubsub":
+		return true
+	}
+	return false
 }

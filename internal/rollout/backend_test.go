@@ -101,7 +101,7 @@ const routeState = `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRou
 
 func TestGKEBackend(t *testing.T) {
 	logPath, statePath := fakeTools(t, routeState, 0)
-	b, err := NewGKE("ingest", "vacunometro", DefaultBackendRefs, "gke_vac")
+	b, err := NewGKE(KindHTTPRoute, "ingest", "vacunometro", DefaultBackendRefs, "gke_vac")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,18 +149,30 @@ func (c *CloudRun) Set(ctx context.Context, w split.Weights) error {
 
 func (c *CloudRun) Command(w split.Weights) string { return commandLine("gcloud", c.args(w)) }
 
-// ---- GKE: the HTTPRoute's weighted backendRefs ----
+// ---- GKE: the weighted backendRefs of an HTTPRoute or a GRPCRoute ----
 
 // DefaultBackendRefs maps each route to its ingest Service in the cluster
 // (cluster/components/traffic-split).
 const DefaultBackendRefs = "grpc=ingest-grpc,redis=ingest-redis,pubsub=ingest-pubsub"
 
-// GKE moves the weights of an HTTPRoute's backendRefs (Gateway API, read by
-// Linkerd) with one `kubectl patch --type=json`: a JSON patch applies whole
-// or not at all, and its "test" operations make it refuse to write when the
-// backendRefs were reordered since they were read.
+// DefaultTrackRefs maps the gRPC server's release tracks to their Services,
+// the backendRefs of the GRPCRoute "grpc-server" (cluster/components/canary).
+const DefaultTrackRefs = "stable=grpc-server-stable,canary=grpc-server-canary"
+
+// Route kinds the GKE backend changes (kubectl resource names).
+const (
+	KindHTTPRoute = "httproute"
+	KindGRPCRoute = "grpcroute"
+)
+
+// GKE moves the weights of a Gateway API route's backendRefs (an HTTPRoute
+// or a GRPCRoute, read by Linkerd) with one `kubectl patch --type=json`: a
+// JSON patch applies whole or not at all, and its "test" operations make it
+// refuse to write when the backendRefs were reordered since they were read.
+// The two kinds have the same spec.rules[].backendRefs[] (name, port, weight).
 type GKE struct {
-	Route     string            // HTTPRoute name
+	Kind      string            // KindHTTPRoute (default) or KindGRPCRoute
+	Route     string            // the route's name
 	Namespace string            //
 	Rule      int               // index of the rule in spec.rules
 	Refs      map[string]string // route -> backendRef (Service) name
@@ -171,16 +183,38 @@ type GKE struct {
 	index map[string]int // backendRef name -> index, from the last Get
 }
 
-// NewGKE checks the configuration; refs is "route=service,...".
-func NewGKE(name, namespace, refs, kubeContext string) (*GKE, error) {
+// NewGKE checks the configuration; kind is KindHTTPRoute or KindGRPCRoute,
+// refs is "route=service,..." (or "track=service,...").
+func NewGKE(kind, name, namespace, refs, kubeContext string) (*GKE, error) {
+	if kind != KindHTTPRoute && kind != KindGRPCRoute {
+		return nil, fmt.Errorf("gke: route kind %q: want %s or %s", kind, KindHTTPRoute, KindGRPCRoute)
+	}
 	if name == "" || namespace == "" {
-		return nil, fmt.Errorf("gke: --httproute and --namespace are required")
+		return nil, fmt.Errorf("gke: --httproute (or --grpcroute) and --namespace are required")
 	}
 	m, err := parseMapping(refs)
 	if err != nil {
 		return nil, fmt.Errorf("gke --backend-refs: %w", err)
 	}
-	return &GKE{Route: name, Namespace: namespace, Refs: m, Context: kubeContext}, nil
+	if len(m) < 2 {
+		return nil, fmt.Errorf("gke --backend-refs %q: want at least two name=service pairs to weigh", refs)
+	}
+	return &GKE{Kind: kind, Route: name, Namespace: namespace, Refs: m, Context: kubeContext}, nil
+}
+
+func (g *GKE) kind() string {
+	if g.Kind == "" {
+		return KindHTTPRoute
+	}
+	return g.Kind
+}
+
+// title is the kind as the Gateway API spells it, for messages.
+func (g *GKE) title() string {
+	if g.kind() == KindGRPCRoute {
+		return "GRPCRoute"
+	}
+	return "HTTPRoute"
 }
 
 func (g *GKE) run(ctx context.Context, args ...string) ([]byte, error) {
@@ -194,13 +228,13 @@ func (g *GKE) run(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 func (g *GKE) Describe() string {
-	return fmt.Sprintf("HTTPRoute %s/%s (backendRefs %s)", g.Namespace, g.Route, formatMapping(g.Refs))
+	return fmt.Sprintf("%s %s/%s (backendRefs %s)", g.title(), g.Namespace, g.Route, formatMapping(g.Refs))
 }
 
 func (g *GKE) Get(ctx context.Context) (split.Weights, error) {
-	out, err := g.run(ctx, "get", "httproute", g.Route, "-n", g.Namespace, "-o", "json")
+	out, err := g.run(ctx, "get", g.kind(), g.Route, "-n", g.Namespace, "-o", "json")
 	if err != nil {
-		return nil, fmt.Errorf("read HTTPRoute %s/%s: %w", g.Namespace, g.Route, err)
+		return nil, fmt.Errorf("read %s %s/%s: %w", g.title(), g.Namespace, g.Route, err)
 	}
 	var hr struct {
 		Spec struct {
@@ -213,10 +247,10 @@ func (g *GKE) Get(ctx context.Context) (split.Weights, error) {
 		} `json:"spec"`
 	}
 	if err := json.Unmarshal(out, &hr); err != nil {
-		return nil, fmt.Errorf("HTTPRoute %s/%s: %w", g.Namespace, g.Route, err)
+		return nil, fmt.Errorf("%s %s/%s: %w", g.title(), g.Namespace, g.Route, err)
 	}
 	if g.Rule >= len(hr.Spec.Rules) {
-		return nil, fmt.Errorf("HTTPRoute %s/%s has no rule %d", g.Namespace, g.Route, g.Rule)
+		return nil, fmt.Errorf("%s %s/%s has no rule %d", g.title(), g.Namespace, g.Route, g.Rule)
 	}
 	routeOf := map[string]string{}
 	w := split.Weights{}
@@ -232,7 +266,7 @@ func (g *GKE) Get(ctx context.Context) (split.Weights, error) {
 		r := routeOf[ref.Name]
 		if r == "" {
 			if weight > 0 {
-				return nil, fmt.Errorf("HTTPRoute %s/%s: backendRef %s has weight %d but is none of the routes' (%s)", g.Namespace, g.Route, ref.Name, weight, formatMapping(g.Refs))
+				return nil, fmt.Errorf("%s %s/%s: backendRef %s has weight %d but is none of the routes' (%s)", g.title(), g.Namespace, g.Route, ref.Name, weight, formatMapping(g.Refs))
 			}
 			continue
 		}
@@ -241,7 +275,7 @@ func (g *GKE) Get(ctx context.Context) (split.Weights, error) {
 	}
 	for r, n := range g.Refs {
 		if _, ok := index[n]; !ok {
-			return nil, fmt.Errorf("HTTPRoute %s/%s has no backendRef %s (route %s)", g.Namespace, g.Route, n, r)
+			return nil, fmt.Errorf("%s %s/%s has no backendRef %s (route %s)", g.title(), g.Namespace, g.Route, n, r)
 		}
 	}
 	g.mu.Lock()
@@ -255,7 +289,7 @@ func (g *GKE) patch(w split.Weights) (string, error) {
 	index := g.index
 	g.mu.Unlock()
 	if index == nil {
-		return "", fmt.Errorf("gke: read the HTTPRoute before changing it")
+		return "", fmt.Errorf("gke: read the %s before changing it", g.title())
 	}
 	type op struct {
 		Op    string `json:"op"`
@@ -283,7 +317,7 @@ func (g *GKE) patch(w split.Weights) (string, error) {
 }
 
 func (g *GKE) patchArgs(p string) []string {
-	return []string{"patch", "httproute", g.Route, "-n", g.Namespace, "--type=json", "-p", p}
+	return []string{"patch", g.kind(), g.Route, "-n", g.Namespace, "--type=json", "-p", p}
 }
 
 func (g *GKE) Set(ctx context.Context, w split.Weights) error {
@@ -292,7 +326,7 @@ func (g *GKE) Set(ctx context.Context, w split.Weights) error {
 		return err
 	}
 	if _, err := g.run(ctx, g.patchArgs(p)...); err != nil {
-		return fmt.Errorf("patch HTTPRoute %s/%s: %w", g.Namespace, g.Route, err)
+		return fmt.Errorf("patch %s %s/%s: %w", g.title(), g.Namespace, g.Route, err)
 	}
 	return nil
 }

@@ -159,7 +159,7 @@ func fakeKubectl(args []string) int {
 	}
 	state := os.Getenv("FAKE_STATE")
 	switch {
-	case len(args) >= 2 && args[0] == "get" && args[1] == "httproute":
+	case len(args) >= 2 && args[0] == "get" && (args[1] == "httproute" || args[1] == "grpcroute"):
 		raw, err := os.ReadFile(state)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "Error from server (NotFound):", err)
@@ -167,7 +167,7 @@ func fakeKubectl(args []string) int {
 		}
 		os.Stdout.Write(raw)
 		return 0
-	case len(args) >= 2 && args[0] == "patch" && args[1] == "httproute":
+	case len(args) >= 2 && args[0] == "patch" && (args[1] == "httproute" || args[1] == "grpcroute"):
 		if flagValue(args, "--type") != "json" {
 			fmt.Fprintln(os.Stderr, "fake kubectl: want --type=json")
 			return 2
@@ -215,7 +215,7 @@ func fakeKubectl(args []string) int {
 		}
 		b, _ := json.Marshal(doc)
 		_ = os.WriteFile(state, b, 0o600)
-		fmt.Printf("httproute.gateway.networking.k8s.io/%s patched\n", args[2])
+		fmt.Printf("%s.gateway.networking.k8s.io/%s patched\n", args[1], args[2])
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "fake kubectl: unexpected", args)

@@ -266,7 +266,7 @@ func TestCloudRunRollout(t *testing.T) {
 
 func TestBackendErrorMidwayInterrupts(t *testing.T) {
 	logPath, _ := fakeTools(t, routeState, 2) // the second change fails
-	b, _ := NewGKE("ingest", "vacunometro", DefaultBackendRefs, "")
+	b, _ := NewGKE(KindHTTPRoute, "ingest", "vacunometro", DefaultBackendRefs, "")
 	cfg, out, pub := config(b, feed(t, "pubsub"), "pubsub", 50, 100)
 	cfg.Interval = 200 * time.Millisecond
 	res, err := run(t, t.Context(), cfg)

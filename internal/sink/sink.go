@@ -100,7 +100,18 @@ func (s *Sink) flush(ctx context.Context, recs []record.Record) error {
 	return s.flushOne(ctx, recs)
 }
 
+// flushOne stores one batch; the records of a batch that fails are counted
+// as outcome "failed" (what `vacunometro rollout --by track` judges a release
+// track's pods by, with the stored ones).
 func (s *Sink) flushOne(ctx context.Context, recs []record.Record) error {
+	err := s.storeOne(ctx, recs)
+	if err != nil {
+		s.m.Stored.WithLabelValues("failed").Add(float64(len(recs)))
+	}
+	return err
+}
+
+func (s *Sink) storeOne(ctx context.Context, recs []record.Record) error {
 	batch := stats.NewBatchID()
 	ids := make([]string, len(recs))
 	for i, r := range recs {

@@ -7,10 +7,15 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/metrics"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/sink"
 	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 	"github.com/vacunometro/vacunometro/internal/testenv/sinkenv"
 )
@@ -91,5 +96,44 @@ func TestReusedIDKeepsTheFirstRecord(t *testing.T) {
 	snap, _ := e.View.Snapshot(ctx)
 	if diff := stats.Tally(first).Diff(snap, true); len(diff) > 0 {
 		t.Fatalf("second write with the same id changed the counts: %v", diff)
+	}
+}
+
+// Records the sink could not store are counted as outcome "failed", next to
+// fresh and duplicate: what `vacunometro rollout --by track` judges a release
+// track's pods by.
+func TestSinkCountsWhatItFailedToStore(t *testing.T) {
+	ctx := context.Background()
+	uri, db := testenv.Mongo(t)
+	st, err := store.Open(ctx, uri, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	rs := testenv.StartRedis(t, false)
+	m := metrics.New()
+	sk := sink.New(st, stats.NewView(rs.Client(t), catalog.Default(), route.All), m, testenv.Logger(t), sink.Options{})
+	t.Cleanup(sk.Close)
+
+	if err := sk.Store(ctx, makeRecords(30, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sk.Store(ctx, makeRecords(10, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	rs.Kill() // the view is gone: no batch can be stored and counted
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sk.Store(sctx, makeRecords(7, "lost")); err == nil {
+		t.Fatal("Store succeeded without Redis")
+	}
+	for outcome, want := range map[string]float64{"fresh": 30, "duplicate": 10, "failed": 7} {
+		var pb dto.Metric
+		if err := m.Stored.WithLabelValues(outcome).Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		if got := pb.GetCounter().GetValue(); got != want {
+			t.Errorf("vacunometro_sink_records_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 }
