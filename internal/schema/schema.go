@@ -13,6 +13,10 @@ const (
 	SplitKey   = "{vac}:split"   // hash: route -> configured weight
 	RolloutKey = "{vac}:rollout" // JSON: the last rollout's state (internal/rollout)
 	RateKeyFmt = "{vac}:rate:%d" // records counted in one Unix second
+	// ProducersKey mirrors MongoDB's producers (internal/producer) for the
+	// ingest instances: hash name -> JSON {key hash, revoked, quota}.
+	ProducersKey = "{vac}:producers"
+	QuotaKeyFmt  = "{vac}:quota:%s" // hash: one producer's token bucket (tokens, ts)
 )
 
 // ChangedChannel is the pub/sub channel on which a change is announced:

@@ -45,7 +45,10 @@ type Record struct {
 	Route string `protobuf:"bytes,10,opt,name=route,proto3" json:"route,omitempty"`
 	// W3C traceparent of the request that accepted it, when tracing is on:
 	// consumers continue or link to that trace. Not stored.
-	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The producer (internal/producer) whose key the accepting request
+	// carried. Stored with the record, never in public output.
+	Producer      string `protobuf:"bytes,12,opt,name=producer,proto3" json:"producer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,6 +156,13 @@ func (x *Record) GetRoute() string {
 func (x *Record) GetTraceparent() string {
 	if x != nil {
 		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *Record) GetProducer() string {
+	if x != nil {
+		return x.Producer
 	}
 	return ""
 }
@@ -296,7 +306,7 @@ var File_vacunometro_v1_records_proto protoreflect.FileDescriptor
 
 const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xbd\x02\n" +
+	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xd9\x02\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -311,7 +321,8 @@ const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\x0ereceived_at_ms\x18\t \x01(\x03R\freceivedAtMs\x12\x14\n" +
 	"\x05route\x18\n" +
 	" \x01(\tR\x05route\x12 \n" +
-	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"?\n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\x12\x1a\n" +
+	"\bproducer\x18\f \x01(\tR\bproducer\"?\n" +
 	"\vRecordBatch\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.vacunometro.v1.RecordR\arecords\"C\n" +
 	"\x0eDeliverRequest\x121\n" +
