@@ -36,6 +36,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Every POST of this package's clients carries the key of the producer
+	// "local" (the children get it as LOCAL_PRODUCER_KEY).
+	http.DefaultTransport = testenv.AuthTransport(http.DefaultTransport)
 	if d := os.Getenv("CHAOS_DURATION"); d != "" {
 		v, err := time.ParseDuration(d)
 		if err != nil || v <= 0 {

@@ -24,6 +24,10 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	// Every POST of this package's clients carries the key of the producer
+	// "local" (the children get it as LOCAL_PRODUCER_KEY), unless it sets
+	// its own Authorization (the tests of refused keys).
+	http.DefaultTransport = testenv.AuthTransport(http.DefaultTransport)
 	dir, err := os.MkdirTemp("", "vacunometro-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

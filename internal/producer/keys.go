@@ -149,14 +149,14 @@ func (k *Keys) CheckKey(key string) (Identity, error) {
 	return kn.id, nil
 }
 
-// Static is a fixed key table (in-process tests and tools): key -> name.
+// Static is a fixed key table (in-process tests and tools).
 type Static struct{ k Keys }
 
-// NewStatic returns the table of keys (key -> producer name), all active.
-func NewStatic(keys map[string]string) *Static {
+// NewStatic returns the table of keys (key -> producer), all active.
+func NewStatic(keys map[string]Identity) *Static {
 	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(keys))}
-	for key, name := range keys {
-		kn := &known{hash: Hash(key), id: Identity{Name: name}}
+	for key, id := range keys {
+		kn := &known{hash: Hash(key), id: id}
 		t.byHash[kn.hash] = kn
 	}
 	s := &Static{}

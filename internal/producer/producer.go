@@ -259,6 +259,17 @@ func (g *Registry) Publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return PublishTable(ctx, g.rdb, all)
+}
+
+// New returns an active producer with key (for PublishTable in tests and
+// tools; Registry.Add stores one).
+func New(name, key string) Producer {
+	return Producer{Name: name, KeyHash: hashHex(key), Created: time.Now().UTC()}
+}
+
+// PublishTable replaces the Redis mirror with all.
+func PublishTable(ctx context.Context, rdb redis.UniversalClient, all []Producer) error {
 	fields := make([]any, 0, 2*len(all))
 	for _, p := range all {
 		b, _ := json.Marshal(entry{Hash: p.KeyHash, Revoked: !p.Active(), Rate: p.Rate, Burst: p.Burst})
@@ -266,7 +277,7 @@ func (g *Registry) Publish(ctx context.Context) error {
 	}
 	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = g.rdb.TxPipelined(octx, func(p redis.Pipeliner) error {
+	_, err := rdb.TxPipelined(octx, func(p redis.Pipeliner) error {
 		p.Del(octx, schema.ProducersKey)
 		if len(fields) > 0 {
 			p.HSet(octx, schema.ProducersKey, fields...)

@@ -1,6 +1,10 @@
 package testenv
 
 import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
 	"net/http"
 	"sync"
 
@@ -30,7 +34,7 @@ func Authorize(req *http.Request) *http.Request {
 // Keys is an in-process key table that knows ProducerKey as "local", for
 // tests that build an ingest server themselves.
 func Keys() *producer.Static {
-	return producer.NewStatic(map[string]string{ProducerKey(): "local"})
+	return producer.NewStatic(map[string]producer.Identity{ProducerKey(): {Name: "local"}})
 }
 
 // AuthTransport adds the test producer's key to every POST sent through
@@ -51,4 +55,20 @@ func (a authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		Authorize(req)
 	}
 	return a.base.RoundTrip(req)
+}
+
+// PublishKeys writes the key table of the ingest instances into the Redis
+// at url with the producer "local" of ProducerKey, for tests that run an
+// ingest with no process holding MongoDB (which would publish it).
+func PublishKeys(t testing.TB, url string) {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := producer.PublishTable(context.Background(), rdb, []producer.Producer{producer.New("local", ProducerKey())}); err != nil {
+		t.Fatal(err)
+	}
 }
