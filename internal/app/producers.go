@@ -21,6 +21,11 @@ import (
 // LocalProducer is the producer `up` makes on its first start.
 const LocalProducer = "local"
 
+// The local producer's quota when it is made: one laptop's whole load
+// (make bench pushes about 12k records/s), not the default of a site.
+// `vacunometro producers quota local` changes it.
+const localRate, localBurst = 100_000, 200_000
+
 // producerRegistry needs the store and Redis.
 func (c *clients) producerRegistry() *producer.Registry {
 	return producer.NewRegistry(c.store.Database(), c.rdb)
@@ -32,7 +37,7 @@ func (c *clients) producerRegistry() *producer.Registry {
 func (c *clients) startProducerSync(ctx context.Context) error {
 	reg := c.producerRegistry()
 	if key := c.set.LocalProducerKey; key != "" {
-		changed, err := reg.Ensure(ctx, LocalProducer, key, 0, 0)
+		changed, err := reg.Ensure(ctx, LocalProducer, key, localRate, localBurst)
 		if err != nil {
 			return fmt.Errorf("producer %q from LOCAL_PRODUCER_KEY: %w", LocalProducer, err)
 		}
