@@ -72,6 +72,13 @@ func (k *Keys) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("producer keys: %w", err)
 	}
+	if len(m) == 0 && k.cur.Load() != nil {
+		// A wiped Redis: keep the last table until the processes that hold
+		// MongoDB publish it again (within seconds), rather than refuse
+		// every producer meanwhile. Producers are revoked, never deleted,
+		// so a revocation is always in a published table.
+		return nil
+	}
 	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(m))}
 	for name, v := range m {
 		var e entry
