@@ -96,6 +96,7 @@ func (t *traffic) batches(n, size int) [][]byte {
 // loadSpec is one run of the load generator.
 type loadSpec struct {
 	URL       string // where to POST
+	Key       string // producer key (Authorization: Bearer); "" for the seed
 	Bodies    [][]byte
 	PerBody   int // records per body
 	Conns     int
@@ -199,7 +200,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 				}
 				body := spec.Bodies[int(next.Add(1))%len(spec.Bodies)]
 				t0 := time.Now()
-				ids, err := post(ctx, client, spec.URL, contType, body, spec.Accept)
+				ids, err := post(ctx, client, spec.URL, spec.Key, contType, body, spec.Accept)
 				if err == nil && spec.CheckIDs && len(ids) != spec.PerBody {
 					err = fmt.Errorf("%d ids for %d records", len(ids), spec.PerBody)
 				}
@@ -240,12 +241,15 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 var errStatus = errors.New("unexpected status")
 
 // post sends one body and returns the ids of a success.
-func post(ctx context.Context, c *http.Client, url, contentType string, body []byte, want int) ([]string, error) {
+func post(ctx context.Context, c *http.Client, url, key, contentType string, body []byte, want int) ([]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err

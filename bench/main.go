@@ -206,7 +206,7 @@ func (b *bench) measure(ctx context.Context) error {
 	c := b.c
 	singles := b.tr.singles()
 	single := func(url string, d time.Duration) loadSpec {
-		return loadSpec{URL: url, Bodies: singles, PerBody: 1, Conns: c.conns, Duration: d, CheckIDs: true}
+		return loadSpec{URL: url, Key: b.svc.producerKey, Bodies: singles, PerBody: 1, Conns: c.conns, Duration: d, CheckIDs: true}
 	}
 
 	// 1. Ingest ceiling. The machine is shared: the reference runs before and
@@ -295,7 +295,7 @@ func (b *bench) measure(ctx context.Context) error {
 					return err
 				}
 			}
-			batchSpec := loadSpec{URL: up.url + "/api/records", Bodies: b.tr.batches(64, c.batch), PerBody: c.batch,
+			batchSpec := loadSpec{URL: up.url + "/api/records", Key: b.svc.producerKey, Bodies: b.tr.batches(64, c.batch), PerBody: c.batch,
 				Conns: c.batchConns, Duration: c.e2e, CheckIDs: true}
 			e2eBatch, err := b.endToEnd(ctx, up, batchSpec, "e2e batch")
 			if err != nil {
@@ -452,7 +452,7 @@ func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) err
 		return fmt.Errorf("fresh: first snapshot: %w", err)
 	}
 	a := newAcks()
-	spec := loadSpec{URL: up.url + "/", Bodies: b.tr.singles(), PerBody: 1, Conns: b.c.conns,
+	spec := loadSpec{URL: up.url + "/", Key: b.svc.producerKey, Bodies: b.tr.singles(), PerBody: 1, Conns: b.c.conns,
 		Duration: b.c.fresh, Rate: rate, CheckIDs: true, OnSuccess: a.add}
 	logf("fresh: %.0f single-record POSTs/s (half of %.0f) for %s, watching /ws", rate, capacity, b.c.fresh)
 	m := b.meter(up.proc)

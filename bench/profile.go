@@ -24,6 +24,14 @@ func adminToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// producerKey is a fresh producer key for one run (the producer "local"
+// of its `up` processes).
+func producerKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "vacp_" + hex.EncodeToString(b[:])
+}
+
 // profiler captures a CPU profile of `up` during one measurement into dir:
 // Go's pprof from /debug/pprof/profile when `up` serves it (with the admin
 // token), else `perf record` on its PID when perf is installed.

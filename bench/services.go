@@ -162,7 +162,10 @@ type services struct {
 	pubsubHost string
 	pubsubNote string
 	adminToken string
-	procs      []*proc
+	// producerKey is the key of the producer "local" the `up` processes
+	// make (LOCAL_PRODUCER_KEY) and the load generator sends.
+	producerKey string
+	procs       []*proc
 }
 
 func (s *services) stop() {
@@ -177,7 +180,7 @@ func (s *services) stop() {
 // a child process of our own binary, and the Pub/Sub emulator unless
 // PUBSUB_EMULATOR_HOST names one.
 func startServices(ctx context.Context, dir string, pubsubMode string) (*services, error) {
-	s := &services{dir: dir, adminToken: adminToken()}
+	s := &services{dir: dir, adminToken: adminToken(), producerKey: producerKey()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -305,6 +308,7 @@ func startUp(ctx context.Context, bin string, s *services, database, split, tag 
 		"PUBSUB_PROJECT=" + database,
 		"LOG_LEVEL=warn",
 		"ADMIN_TOKEN=" + s.adminToken,
+		"LOCAL_PRODUCER_KEY=" + s.producerKey,
 	}
 	if s.pubsubHost != "" {
 		env = append(env, "PUBSUB_EMULATOR_HOST="+s.pubsubHost)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/catalog"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // Names of the synthetic people: every full name is made of four parts, so
@@ -89,8 +90,8 @@ type loadGen struct {
 func newLoad(url, prefix string, workers int) *loadGen {
 	return &loadGen{
 		url: url, prefix: prefix, workers: workers, pause: 5 * time.Millisecond,
-		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
+		client: &http.Client{Timeout: 60 * time.Second, Transport: testenv.AuthTransport(&http.Transport{
+			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second})},
 		accepted: map[string]string{}, accepts: map[string]int{}, statuses: map[string]int{},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -31,6 +32,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Every POST of this package's clients carries the key of the producer
+	// "local" (the children get it as LOCAL_PRODUCER_KEY).
+	http.DefaultTransport = testenv.AuthTransport(http.DefaultTransport)
 	if d := os.Getenv("CHAOS_DURATION"); d != "" {
 		v, err := time.ParseDuration(d)
 		if err != nil || v <= 0 {

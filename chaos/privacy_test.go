@@ -171,6 +171,17 @@ func TestNoFullNameInPublicOutput(t *testing.T) {
 			}
 		}
 	}
+	// The producer key appears nowhere (logs and Redis files included), and
+	// who sent the records (the producer "local") nowhere public.
+	for where, b := range places {
+		if bytes.Contains(b, []byte(testenv.ProducerKey())) {
+			t.Errorf("the producer key appears in %s", where)
+		}
+		public := where == "/api/stats" || strings.HasPrefix(where, "WebSocket frame")
+		if public && (bytes.Contains(b, []byte(`"local"`)) || bytes.Contains(b, []byte(`"producer"`)) || bytes.Contains(b, []byte(`"p":`))) {
+			t.Errorf("%s names the producer: %.300s", where, b)
+		}
+	}
 	// The public output does show masked names, so the search looked where
 	// names are.
 	if !bytes.Contains(stats, []byte(`"name":"`)) || !strings.Contains(string(stats), ". ") {

@@ -24,6 +24,10 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	// Every POST of this package's clients carries the key of the producer
+	// "local" (the children get it as LOCAL_PRODUCER_KEY), unless it sets
+	// its own Authorization (the tests of refused keys).
+	http.DefaultTransport = testenv.AuthTransport(http.DefaultTransport)
 	code := testenv.RunWithBinary(m, "vacunometro-e2e", &bin)
 	os.Exit(code)
 }

@@ -16,13 +16,16 @@ func TestIngestFunctionAcceptsARecordIntoTheRedisStream(t *testing.T) {
 	t.Setenv("REDIS_URL", rs.URL)
 	t.Setenv("SPLIT", "redis=100")
 	t.Setenv("PUBSUB_PROJECT", "")
+	testenv.PublishKeys(t, rs.URL)
 	h := functions.NewLazy(app.BuildIngest)
 	defer h.Close()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	resp, err := http.Post(srv.URL+"/", "application/json", strings.NewReader(
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(
 		`{"name":"Duglas Francisco Avila Torres","location":"Chimaltenango","age":19,"vaccine_type":"Sputnik V","n_dose":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(testenv.Authorize(req))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,3 +174,11 @@ resource "google_service_account_iam_member" "deployer_acts_as_realtime" {
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.deployer.member
 }
+
+# The smoke test and Locust steps read the producer key they post with (availableSecrets in
+# cloudbuild.yaml): this one secret only.
+resource "google_secret_manager_secret_iam_member" "deployer_producer_key" {
+  secret_id = google_secret_manager_secret.producer_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.deployer.member
+}

@@ -10,6 +10,19 @@ resource "google_secret_manager_secret" "mongodb_uri" {
   depends_on = [google_project_service.apis]
 }
 
+# The key of the producer the Cloud Build smoke test and Locust post as: made with
+# `vacunometro producers add smoke` and added as a version outside Terraform (docs/deploy.md), so the
+# key never enters the state. Only its SHA-256 is stored, in MongoDB's producers collection.
+resource "google_secret_manager_secret" "producer_key" {
+  secret_id = "vacunometro-producer-key"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_secret_manager_secret" "admin_token" {
   secret_id = "vacunometro-admin-token"
 

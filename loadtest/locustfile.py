@@ -20,6 +20,9 @@ apart, in no public figure), so that a load test against production never
 changes the country's numbers; VAC_SYNTHETIC=0 sends them as real records.
 
 Environment:
+  VAC_PRODUCER_KEY   the producer key sent as Authorization: Bearer (required by the
+                     ingest; `up` keeps the key of its producer "local" in DATA/producer-key)
+  VAC_PRODUCER_KEY_FILE  or a file holding it
   VAC_TRAFFIC        traffic file (default: traffic.json next to this file)
   VAC_SYNTHETIC      1 (default): mark every record synthetic; 0: real records
   VAC_ACCEPTED_FILE  at test stop, write the number of distinct accepted records here
@@ -40,8 +43,24 @@ import uuid
 from locust import FastHttpUser, between, events, task
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-JSON_HEADERS = {"Content-Type": "application/json"}
-NDJSON_HEADERS = {"Content-Type": "application/x-ndjson"}
+
+
+def _producer_auth():
+    """The Authorization header of the producer key (VAC_PRODUCER_KEY or _FILE)."""
+    key = os.environ.get("VAC_PRODUCER_KEY", "").strip()
+    path = os.environ.get("VAC_PRODUCER_KEY_FILE", "")
+    if not key and path:
+        with open(path, encoding="utf-8") as f:
+            key = f.read().strip()
+    if not key:
+        logging.warning("no VAC_PRODUCER_KEY: the ingest answers every post 401")
+        return {}
+    return {"Authorization": "Bearer " + key}
+
+
+AUTH = _producer_auth()
+JSON_HEADERS = {"Content-Type": "application/json", **AUTH}
+NDJSON_HEADERS = {"Content-Type": "application/x-ndjson", **AUTH}
 
 
 def _env_float(name, default):

@@ -8,6 +8,8 @@
 # Environment (defaults in brackets):
 #   USERS [20]  SPAWN_RATE [10]  DURATION [30s]   Locust users, spawn rate, run time
 #   LOAD_HOST   target base URL; when set nothing is started locally
+#   VAC_PRODUCER_KEY  the producer key Locust sends [the local up's DATA/producer-key];
+#               required with LOAD_HOST (`vacunometro producers add load` makes one)
 #   STATS_URL   where GET /api/stats answers [$LOAD_HOST, or the local server]
 #   OUT         CSV output directory [loadtest/out]
 #   SETTLE      seconds to wait for /api/stats to catch up after the run [60]
@@ -75,6 +77,7 @@ except Exception: pass' "$2"
 if [ -n "${LOAD_HOST:-}" ]; then
 	URL=${LOAD_HOST%/}
 	log "target $URL (LOAD_HOST; nothing started locally)"
+	[ -n "${VAC_PRODUCER_KEY:-}" ] || die "LOAD_HOST needs VAC_PRODUCER_KEY (a producer key: vacunometro producers add NAME)"
 else
 	[ -x "$BIN" ] || die "$BIN not found; run 'make build' first"
 	PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -97,6 +100,12 @@ for i in $(seq 1 120); do
 	[ "$i" -eq 120 ] && die "$URL/readyz not ready after 60 s"
 	sleep 0.5
 done
+
+if [ -z "${VAC_PRODUCER_KEY:-}" ] && [ -n "$UP_PID" ]; then
+	# `up` made its producer "local" and keeps the key here (0600).
+	VAC_PRODUCER_KEY=$(cat "$WORK/data/producer-key")
+fi
+export VAC_PRODUCER_KEY
 
 export VAC_SYNTHETIC=${VAC_SYNTHETIC:-1}
 FIELD=total

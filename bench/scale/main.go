@@ -131,7 +131,17 @@ func run(ctx context.Context, c config) error {
 
 	// 1. Load.
 	fmt.Printf("loading %d records in %d-record batches over %d connections\n", c.n, c.batch, c.conns)
-	perMillion, err := load(ctx, base, c)
+	// `up` made its producer "local" and keeps the key in DATA/producer-key
+	// (unless LOCAL_PRODUCER_KEY gave it one).
+	key := os.Getenv("LOCAL_PRODUCER_KEY")
+	if key == "" {
+		b, err := os.ReadFile(filepath.Join(data, "producer-key"))
+		if err != nil {
+			return fmt.Errorf("the producer key of up: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	perMillion, err := load(ctx, base, key, c)
 	if err != nil {
 		up.stop()
 		return err
@@ -350,7 +360,7 @@ func synthetic(n int, prefix string) []record.Record {
 
 // load posts c.n records and returns the rate of each million (or of the
 // whole load when under a million).
-func load(ctx context.Context, base string, c config) ([]float64, error) {
+func load(ctx context.Context, base, key string, c config) ([]float64, error) {
 	deps := catalog.Default().Departments()
 	vacs := []string{"Moderna", "Oxford/AstraZeneca", "Sputnik V", "Pfizer-BioNTech"}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.conns}, Timeout: 2 * time.Minute}
@@ -404,7 +414,10 @@ func load(ctx context.Context, base string, c config) ([]float64, error) {
 				}
 				n := int64(min((b+1)*c.batch, c.n) - b*c.batch)
 				for attempt := 0; ; attempt++ {
-					resp, err := client.Post(base+"/api/records", "application/x-ndjson", bytes.NewReader(buf.Bytes()))
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/records", bytes.NewReader(buf.Bytes()))
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					req.Header.Set("Authorization", "Bearer "+key)
+					resp, err := client.Do(req)
 					if err == nil {
 						io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()

@@ -250,6 +250,44 @@ func CheckCloudBuild(b *cloudbuildpb.Build, repoRoot string) []string {
 			problems = append(problems, checkDockerArgs(where, args, repoRoot)...)
 		}
 	}
+	problems = append(problems, checkSecretEnv(b)...)
+	return problems
+}
+
+// secretVersion is a Secret Manager version's resource name.
+var secretVersion = regexp.MustCompile(`^projects/[^/]+/secrets/[A-Za-z0-9_-]+/versions/[A-Za-z0-9]+$`)
+
+// checkSecretEnv: every secretEnv a step names comes from availableSecrets
+// (Secret Manager), and a step that posts records (the smoke test's --post,
+// Locust) gets the producer key that way: the ingest refuses records
+// without one, and a key written into the build would be in its history.
+func checkSecretEnv(b *cloudbuildpb.Build) []string {
+	var problems []string
+	provided := map[string]bool{}
+	for _, sm := range b.GetAvailableSecrets().GetSecretManager() {
+		if !secretVersion.MatchString(sm.GetVersionName()) {
+			problems = append(problems, fmt.Sprintf("availableSecrets: %q is not a Secret Manager version (projects/P/secrets/S/versions/V)", sm.GetVersionName()))
+		}
+		provided[sm.GetEnv()] = true
+	}
+	for i, st := range b.GetSteps() {
+		where := fmt.Sprintf("step %d (%s)", i, st.GetId())
+		for _, e := range st.GetSecretEnv() {
+			if !provided[e] {
+				problems = append(problems, fmt.Sprintf("%s: secretEnv %s is not in availableSecrets", where, e))
+			}
+		}
+		script := strings.Join(stepStrings(st), " ")
+		posts := strings.Contains(script, "smoke.py --post") || strings.Contains(script, "locustfile.py")
+		if posts && !slices.Contains(st.GetSecretEnv(), "VAC_PRODUCER_KEY") {
+			problems = append(problems, fmt.Sprintf("%s posts records but has no secretEnv VAC_PRODUCER_KEY (the producer key, from Secret Manager)", where))
+		}
+		for _, e := range st.GetEnv() {
+			if strings.HasPrefix(e, "VAC_PRODUCER_KEY=") {
+				problems = append(problems, fmt.Sprintf("%s: VAC_PRODUCER_KEY in env: give it through secretEnv from Secret Manager", where))
+			}
+		}
+	}
 	return problems
 }
 

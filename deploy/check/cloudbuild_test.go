@@ -343,6 +343,45 @@ func TestCloudBuildCheckerCatchesBadInput(t *testing.T) {
 			t.Errorf("problems %q do not flag the comma in the env value", p)
 		}
 	})
+	t.Run("producer key", func(t *testing.T) {
+		post := `  - id: smoke
+    name: python:3.13-slim
+    entrypoint: bash
+    secretEnv: ["VAC_PRODUCER_KEY"]
+    args: ["-ceu", "python3 deploy/check/smoke.py --post --ingest x --realtime y"]
+availableSecrets:
+  secretManager:
+    - versionName: projects/$PROJECT_ID/secrets/vacunometro-producer-key/versions/latest
+      env: VAC_PRODUCER_KEY
+`
+		good, err := ParseCloudBuild([]byte(goodBuild + post))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := CheckCloudBuild(good, ""); len(p) != 0 {
+			t.Fatalf("a posting step with the key from Secret Manager has problems: %v", p)
+		}
+		for _, c := range []struct{ name, from, to, want string }{
+			{"no secretEnv", `    secretEnv: ["VAC_PRODUCER_KEY"]` + "\n", "", "posts records but has no secretEnv VAC_PRODUCER_KEY"},
+			{"key in env", `    secretEnv: ["VAC_PRODUCER_KEY"]`, `    env: ["VAC_PRODUCER_KEY=vacp_x"]`, "VAC_PRODUCER_KEY in env"},
+			{"secret not available", "      env: VAC_PRODUCER_KEY", "      env: OTHER", "secretEnv VAC_PRODUCER_KEY is not in availableSecrets"},
+			{"not a secret version", "secrets/vacunometro-producer-key/versions/latest", "secrets/vacunometro-producer-key", "is not a Secret Manager version"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				bad := strings.Replace(goodBuild+post, c.from, c.to, 1)
+				if bad == goodBuild+post {
+					t.Fatalf("%q not found", c.from)
+				}
+				b, err := ParseCloudBuild([]byte(bad))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := CheckCloudBuild(b, ""); !containsSubstring(p, c.want) {
+					t.Errorf("problems %q do not mention %q", p, c.want)
+				}
+			})
+		}
+	})
 	t.Run("missing repository file", func(t *testing.T) {
 		src := strings.Replace(goodBuild, `echo "$$s ${_IMAGE}"`, `python3 deploy/check/nothere.py`, 1)
 		b, err := ParseCloudBuild([]byte(src))

@@ -17,6 +17,7 @@ Exit status 0 when every check passed; the last line is a summary.
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -54,6 +55,10 @@ def request(method, url, body=None, timeout=15.0):
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
+        # Posting records needs a producer key (Cloud Build: from Secret Manager).
+        key = os.environ.get("VAC_PRODUCER_KEY", "").strip()
+        if key:
+            headers["Authorization"] = "Bearer " + key
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

@@ -3,6 +3,8 @@ package check
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +19,16 @@ import (
 
 // startUp runs `vacunometro up` (the binary built like the Dockerfile) with its embedded services
 // on a free loopback port and returns its base URL; the process group is ended when the test ends.
+// producerKey is the key the test's `up` gives its producer "local"
+// (LOCAL_PRODUCER_KEY) and the smoke script sends (VAC_PRODUCER_KEY, from
+// Secret Manager in Cloud Build).
+var producerKey = func() func(t *testing.T) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	k := "vacp_" + hex.EncodeToString(b[:])
+	return func(*testing.T) string { return k }
+}()
+
 func startUp(t *testing.T, bin string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,7 +48,7 @@ func startUp(t *testing.T, bin string) string {
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "up", "--addr", addr, "--data", t.TempDir())
-	cmd.Env = env
+	cmd.Env = append(env, "LOCAL_PRODUCER_KEY="+producerKey(t))
 	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -84,6 +96,7 @@ func runSmoke(t *testing.T, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(repoRoot(t), "deploy", "check", "smoke.py")}, args...)...)
+	cmd.Env = append(os.Environ(), "VAC_PRODUCER_KEY="+producerKey(t))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -128,6 +141,7 @@ func TestSmokeScriptAgainstVacunometroUp(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", "-c", script)
 		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "VAC_PRODUCER_KEY="+producerKey(t)) // secretEnv in Cloud Build
 		out, err := cmd.CombinedOutput()
 		t.Logf("locust step:\n%s", lastLines(string(out), 12))
 		if err != nil {

@@ -22,6 +22,9 @@ Usage:
   vacunometro worker pubsub the Pub/Sub route's worker (subscription)
   vacunometro realtime      the WebSocket tier, /api/stats and the dashboard
   vacunometro rebuild       recompute the Redis view from MongoDB
+  vacunometro producers add NAME [--rate R --burst B] | list | revoke NAME | quota NAME --rate R --burst B
+                      | purge NAME --since RFC3339 [--dry-run]
+                            who may post records: keys (shown once, stored as hashes), quotas, removal
   vacunometro rollout --to ROUTE [--steps 5,25,50,100] [--interval 30s] [--max-failures 2] [--min-success 99]
                       [--max-p99 500ms] [--max-lag 2s] [--backend local|cloudrun|gke] [--dry-run|--apply]
                             move the split to ROUTE step by step, judged by its own metrics; promote or roll back
@@ -29,7 +32,7 @@ Usage:
 
 Each command takes --help. Configuration comes from flags and the environment:
 MONGODB_URI, MONGODB_DATABASE, REDIS_URL, PUBSUB_PROJECT, PUBSUB_EMULATOR_HOST, GRPC_SERVER_ADDRESS,
-SPLIT, ADMIN_TOKEN, PORT, ALLOWED_ORIGINS, WEB_DIR, LOG_LEVEL, LOG_FORMAT, FAULTS,
+SPLIT, ADMIN_TOKEN, LOCAL_PRODUCER_KEY, QUOTA_RATE, QUOTA_BURST, PORT, ALLOWED_ORIGINS, WEB_DIR, LOG_LEVEL, LOG_FORMAT, FAULTS,
 OTEL_EXPORTER_OTLP_ENDPOINT (see README.md).
 `
 
@@ -81,6 +84,8 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr *os.File) e
 		return runRealtime(ctx, set, rest, stderr)
 	case "rebuild":
 		return runRebuild(ctx, set, rest, stdout, stderr)
+	case "producers":
+		return runProducers(ctx, set, rest, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, set, rest, stdout, stderr)
 	default:

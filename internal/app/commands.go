@@ -34,6 +34,7 @@ func runIngest(ctx context.Context, set Settings, args []string, stderr *os.File
 	fs.StringVar(&set.Split, "split", set.Split, "route weights (SPLIT)")
 	maxRecords := fs.Int("max-records", 1000, "most records in one request")
 	fs.StringVar(&set.Faults, "faults", set.Faults, "inject faults into routes, e.g. pubsub:error=0.3,latency=200ms (FAULTS; demos and tests)")
+	set.quotaFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vacunometro/vacunometro/internal/logging"
+	"github.com/vacunometro/vacunometro/internal/producer"
 )
 
 // Env is the process environment, injectable for tests.
@@ -39,14 +41,21 @@ type Settings struct {
 	GRPCListen     string // GRPC_ADDR: where grpc-server listens
 	HealthAddr     string // HEALTH_ADDR: /healthz, /readyz, /metrics of grpc-server and the workers
 	Hostname       string // HOSTNAME: the Redis worker's consumer name (a pod's name on GKE)
-	env            Env    // the environment itself, for libraries that read their own variables
+	// LocalProducerKey (LOCAL_PRODUCER_KEY): the key of the producer
+	// "local", made or updated by the processes that hold MongoDB and
+	// Redis (up, grpc-server, the workers); for scripts and tests.
+	LocalProducerKey string
+	QuotaRate        float64 // QUOTA_RATE: default records/s per producer (0: unlimited)
+	QuotaBurst       int     // QUOTA_BURST: default burst per producer
+	QuotaErr         error   // a malformed QUOTA_RATE or QUOTA_BURST
+	env              Env     // the environment itself, for libraries that read their own variables
 }
 
 // DefaultSplit spreads records evenly over the three routes.
 const DefaultSplit = "grpc=34,redis=33,pubsub=33"
 
 func loadSettings(env Env) Settings {
-	return Settings{
+	set := Settings{
 		MongoURI:       env("MONGODB_URI"),
 		MongoDatabase:  cmp.Or(env("MONGODB_DATABASE"), "vacunometro"),
 		RedisURL:       env("REDIS_URL"),
@@ -67,7 +76,26 @@ func loadSettings(env Env) Settings {
 		HealthAddr:     cmp.Or(env("HEALTH_ADDR"), "127.0.0.1:8081"),
 		Hostname:       env("HOSTNAME"),
 		env:            env,
+
+		LocalProducerKey: env("LOCAL_PRODUCER_KEY"),
+		QuotaRate:        producer.DefaultRate,
+		QuotaBurst:       producer.DefaultBurst,
 	}
+	if v := env("QUOTA_RATE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			set.QuotaErr = fmt.Errorf("QUOTA_RATE=%q: want records per second, 0 for unlimited", v)
+		}
+		set.QuotaRate = f
+	}
+	if v := env("QUOTA_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			set.QuotaErr = fmt.Errorf("QUOTA_BURST=%q: want a number of records, at least 1", v)
+		}
+		set.QuotaBurst = n
+	}
+	return set
 }
 
 // defaultAddr is where an HTTP command listens: on Cloud Run (PORT set) all
@@ -106,6 +134,12 @@ func newLogger(s Settings, w *os.File) *slog.Logger {
 type serverFlags struct {
 	addr  string
 	grace time.Duration
+}
+
+// quotaFlags adds the default quota's flags to fs.
+func (s *Settings) quotaFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&s.QuotaRate, "quota-rate", s.QuotaRate, "default records per second of a producer without its own quota; 0: unlimited (QUOTA_RATE)")
+	fs.IntVar(&s.QuotaBurst, "quota-burst", s.QuotaBurst, "default burst (records) of a producer without its own quota; at least the largest request (QUOTA_BURST)")
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, defaultAddr string) {

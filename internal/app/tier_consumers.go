@@ -40,6 +40,9 @@ func buildConsumers(ctx context.Context, c *clients, o consumerOptions) (*consum
 	}
 	c.openSink()
 	c.registerRedisLag()
+	if err := c.startProducerSync(ctx); err != nil {
+		return nil, err
+	}
 	var runs []func(context.Context) error
 	for _, k := range routeKinds() {
 		if k.worker == nil || !slices.Contains(o.workers, k.name) {

@@ -8,6 +8,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/api"
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/ingest"
+	"github.com/vacunometro/vacunometro/internal/producer"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/fault"
@@ -70,8 +71,16 @@ func buildIngest(ctx context.Context, c *clients, o ingestOptions) (*ingestTier,
 	if err != nil {
 		return nil, usageError("%v (configured routes: %s; redis needs REDIS_URL, pubsub needs PUBSUB_PROJECT)", err, strings.Join(names, ", "))
 	}
+	if c.set.QuotaErr != nil {
+		return nil, usageError("%v", c.set.QuotaErr)
+	}
+	keys, err := c.producerKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t := &ingestTier{routes: routes, splitter: split.New(weights), weights: weights}
 	t.server = ingest.New(ingest.Config{
+		Auth: keys, Quota: producer.NewQuota(c.rdb, c.set.QuotaRate, c.set.QuotaBurst),
 		Decoder:  &record.Decoder{Catalog: c.cat, IDs: &record.IDGenerator{}, MaxRecords: o.maxRecords},
 		Routes:   routes,
 		Splitter: t.splitter, IDClaims: idClaims(c), Failover: true,

@@ -32,6 +32,7 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	fs.StringVar(&set.WebDir, "web", set.WebDir, "directory of the built dashboard (WEB_DIR)")
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:0", "loopback address of the in-process gRPC server")
 	fs.StringVar(&set.Faults, "faults", set.Faults, "inject faults into routes, e.g. pubsub:error=0.3,latency=200ms (FAULTS; demos and tests)")
+	set.quotaFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +57,13 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 		}
 		set.AdminToken = tok
 	}
+	// The producer "local" posts with this key (made on the first start,
+	// kept in DATA/producer-key) unless LOCAL_PRODUCER_KEY gives one.
+	key, keyPath, err := localProducerKey(set, *data)
+	if err != nil {
+		return fmt.Errorf("LOCAL_PRODUCER_KEY: %w", err)
+	}
+	set.LocalProducerKey = key
 	c := newClients(set, log)
 	defer c.close()
 	if err := c.setupTracing(ctx, "vacunometro"); err != nil {
@@ -111,8 +119,12 @@ func runUp(ctx context.Context, set Settings, args []string, stdout, stderr *os.
 	err = httpx.Serve(ctx, srv, sf.addr, sf.grace, func(a net.Addr) {
 		url := "http://" + a.String()
 		log.Info("vacunometro is up", "url", url, "split", in.weights.String(), "data", *data)
-		fmt.Fprintf(stdout, "vacunometro is up: %s  (dashboard at /, API at /api/stats, admin token in %s)\n",
-			url, filepath.Join(*data, "admin-token"))
+		where := "LOCAL_PRODUCER_KEY"
+		if keyPath != "" {
+			where = keyPath
+		}
+		fmt.Fprintf(stdout, "vacunometro is up: %s  (dashboard at /, API at /api/stats, admin token in %s, producer key of %q in %s)\n",
+			url, filepath.Join(*data, "admin-token"), LocalProducer, where)
 	})
 	log.Info("shutting down: flushing routes, finishing consumers")
 	return ignoreCanceled(err)
@@ -139,6 +151,10 @@ func startServices(ctx context.Context, c *clients, data string) (services, erro
 		}
 		c.onClose(stopServices, f.Stop)
 		svc.mongoURI = f.URI
+		// `vacunometro producers` finds the embedded MongoDB here.
+		if err := os.WriteFile(filepath.Join(data, "mongo-url"), []byte(svc.mongoURI+"\n"), 0o600); err != nil {
+			log.Warn("write the embedded MongoDB URL for other commands", "err", err)
+		}
 		log.Info("embedded MongoDB: FerretDB on SQLite", "dir", filepath.Join(data, "mongo"), "uri", svc.mongoURI)
 	}
 	if svc.redisURL == "" {

@@ -106,17 +106,27 @@ func runRebuild(ctx context.Context, set Settings, args []string, stdout, stderr
 	if err := c.openRedis(ctx, set.RedisURL); err != nil {
 		return err
 	}
+	return rebuildView(ctx, c, *every, stdout, false)
+}
+
+// rebuildView recomputes the view from MongoDB, showing progress. When a
+// rebuild runs already it follows it; with again (after a purge: the
+// running scan may have read what was deleted) it then rebuilds once more.
+func rebuildView(ctx context.Context, c *clients, every time.Duration, stdout *os.File, again bool) error {
 	view := c.statsView()
 	before, _ := view.Total(ctx)
 	fmt.Fprintf(stdout, "rebuilding the Redis view from MongoDB (the view counts %d now; it is swapped in at the end)\n", before)
-	res, err := view.Rebuild(ctx, c.store, stats.RebuildOptions{Owner: "cli", Every: *every, Progress: func(pr stats.Progress) {
+	res, err := view.Rebuild(ctx, c.store, stats.RebuildOptions{Owner: "cli", Every: every, Progress: func(pr stats.Progress) {
 		fmt.Fprintf(stdout, "  %s\n", pr)
-		log.Info("rebuilding the view", "progress", pr.String())
+		c.log.Info("rebuilding the view", "progress", pr.String())
 	}})
 	var running *stats.RebuildRunningError
 	if errors.As(err, &running) {
 		fmt.Fprintf(stdout, "%v; following it to its end\n", err)
-		return followRebuild(ctx, view, *every, stdout)
+		if err := followRebuild(ctx, view, every, stdout); err != nil || !again {
+			return err
+		}
+		return rebuildView(ctx, c, every, stdout, false)
 	}
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ var Settings = []string{
 	"PUBSUB_PROJECT", "PUBSUB_EMULATOR_HOST", "PUBSUB_TOPIC", "PUBSUB_SUBSCRIPTION",
 	"GRPC_SERVER_ADDRESS", "SPLIT", "ADMIN_TOKEN", "PORT", "LOG_LEVEL", "LOG_FORMAT",
 	"ALLOWED_ORIGINS", "WEB_DIR", "FAULTS", "GRPC_ADDR", "HEALTH_ADDR", "HOSTNAME",
+	"LOCAL_PRODUCER_KEY", "QUOTA_RATE", "QUOTA_BURST",
 }
 
 // LibraryPrefixes are prefixes of variables libraries read on their own

@@ -106,6 +106,7 @@ func (b *blockRoute) Deliver(ctx context.Context, _ []record.Record) error {
 func TestBodiesInFlightShareABudget(t *testing.T) {
 	br := &blockRoute{entered: make(chan struct{}, 10), release: make(chan struct{})}
 	s := New(Config{
+		Auth:    anyProducer{},
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{"grpc": br}, Splitter: split.New(split.Weights{"grpc": 1}),
 		// A chunked body reserves the limit (and a byte) at first: two fit.
@@ -214,6 +215,7 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 func TestRefusedAdminRequestsAreLoggedSparingly(t *testing.T) {
 	var logs testenv.SyncBuffer
 	s := New(Config{
+		Auth:    anyProducer{},
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{"grpc": &memRoute{name: "grpc"}}, Splitter: split.New(split.Weights{"grpc": 1}),
 		Metrics: metrics.New(), Log: slog.New(slog.NewJSONHandler(&logs, nil)),

@@ -30,6 +30,7 @@ func TestIDReusedWithOtherDataIsAConflict(t *testing.T) {
 	rdb := rs.Client(t)
 	g := &memRoute{name: route.GRPC}
 	s := New(Config{
+		Auth:    anyProducer{},
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{route.GRPC: g}, Splitter: split.New(split.Weights{route.GRPC: 1}),
 		IDClaims: NewRedisIDClaims(rdb, time.Hour), Failover: true,

@@ -40,7 +40,11 @@ type Config struct {
 	Splitter *split.Splitter
 	// IDClaims, when set, answers 409 to a client id reused with other
 	// data (see IDClaims); when it fails, records are delivered unchecked.
-	IDClaims       IDClaims
+	IDClaims IDClaims
+	// Auth checks the producer key of every record request (required).
+	Auth Authenticator
+	// Quota, when set, limits each producer's records per second.
+	Quota          Limiter
 	MaxBody        int64         // default DefaultMaxBody
 	BodyBudget     int64         // bytes of bodies in flight, all requests together; default DefaultBodyBudget
 	Failover       bool          // try the other routes with weight when the chosen one fails
@@ -56,6 +60,8 @@ type Server struct {
 	cfg       Config
 	budget    *httpx.BodyBudget
 	claimWarn *httpx.LogLimiter
+	authWarn  *httpx.LogLimiter
+	quotaWarn *httpx.LogLimiter
 }
 
 // New returns the ingest server.
@@ -76,7 +82,11 @@ func New(cfg Config) *Server {
 		cfg.BodyBudget = cfg.MaxBody
 	}
 	cfg.Tracer = tracing.OrNoop(cfg.Tracer)
-	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget), claimWarn: httpx.NewLogLimiter(10 * time.Second)}
+	if cfg.Auth == nil {
+		panic("ingest: Config.Auth is required (producer keys)")
+	}
+	return &Server{cfg: cfg, budget: httpx.NewBodyBudget(cfg.BodyBudget), claimWarn: httpx.NewLogLimiter(10 * time.Second),
+		authWarn: httpx.NewLogLimiter(httpx.RefusedLogInterval), quotaWarn: httpx.NewLogLimiter(10 * time.Second)}
 }
 
 // Accepted is the 202 answer.
@@ -99,6 +109,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 var acceptedTypes = []string{"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines", "application/json-seq"}
 
 func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !slices.Contains(acceptedTypes, mt) {
@@ -129,11 +143,15 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		s.writeDecodeError(w, err)
 		return
 	}
+	n := len(recs)
+	if !s.takeQuota(ctx, w, who, n) {
+		return
+	}
 	unclaim, ok := s.claimIDs(ctx, w, recs, clientIDs)
 	if !ok {
 		return
 	}
-	n := len(recs)
+	span.SetAttributes(attribute.String("producer", who.Name))
 	span.SetAttributes(attribute.Int("records", n))
 	first := s.cfg.Splitter.NextN(n)
 	if first == "" {
@@ -160,6 +178,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		for i := range recs {
 			recs[i].Route = name
 			recs[i].Trace = tp
+			recs[i].Producer = who.Name
 		}
 		start := time.Now()
 		err := rt.Deliver(dctx, recs)
@@ -173,6 +192,7 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 			span.SetAttributes(attribute.String("route", name))
 			s.cfg.Metrics.Handoff.WithLabelValues(name).Observe(time.Since(start).Seconds())
 			s.cfg.Metrics.Records.WithLabelValues(name, "accepted").Add(float64(n))
+			s.cfg.Metrics.Producer.WithLabelValues(who.Name, "accepted").Add(float64(n))
 			ids := make([]string, n)
 			for i := range recs {
 				ids[i] = recs[i].ID

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/vacunometro/vacunometro/internal/api"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vacunometro/vacunometro/internal/api"
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/metrics"
+	"github.com/vacunometro/vacunometro/internal/producer"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/split"
@@ -58,6 +59,7 @@ func newServerTimeout(t *testing.T, weights split.Weights, failover bool, attemp
 	sp := split.New(weights)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := New(Config{
+		Auth:    anyProducer{},
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  rs, Splitter: sp, Failover: failover,
 		Metrics: metrics.New(), Log: log, AttemptTimeout: attempt,
@@ -175,4 +177,12 @@ func TestAHangingRouteGivesWayToTheNext(t *testing.T) {
 // the ingest tier does, with the admin token "tok".
 func withSplit(mux *http.ServeMux, s *Server, sp *split.Splitter, shared *split.Shared, log *slog.Logger) {
 	(&api.Split{Splitter: sp, Shared: shared, Routes: s.RouteNames(), AdminToken: "tok", Metrics: metrics.New(), Log: log}).Register(mux)
+}
+
+// anyProducer accepts every request as the producer "test" (the tests of
+// this package that are not about keys; auth_test.go is).
+type anyProducer struct{}
+
+func (anyProducer) Check(*http.Request) (producer.Identity, error) {
+	return producer.Identity{Name: "test"}, nil
 }

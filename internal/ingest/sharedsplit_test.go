@@ -43,6 +43,7 @@ func TestParallelSplitChangesConverge(t *testing.T) {
 		shared := split.NewShared(rdb, "test.changed", "split", "g1")
 		go shared.Follow(ctx, sp, names, 200*time.Millisecond, log)
 		s := New(Config{
+			Auth:     anyProducer{},
 			Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 			Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
 			Splitter: sp, Metrics: metrics.New(), Log: log,
@@ -117,6 +118,7 @@ func TestSplitChangeRefusedWhenItCannotBeShared(t *testing.T) {
 	rdb := rs.Client(t)
 	sp := split.New(split.Weights{route.GRPC: 1, route.Redis: 0})
 	s := New(Config{
+		Auth:     anyProducer{},
 		Decoder:  &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:   map[string]route.Route{route.GRPC: &memRoute{name: route.GRPC}, route.Redis: &memRoute{name: route.Redis}},
 		Splitter: sp, Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -24,6 +24,11 @@ type Metrics struct {
 	Counted      prometheus.Counter
 	SinkBatch    prometheus.Histogram
 	Redelivered  *prometheus.CounterVec // route: messages delivered again (claimed or redelivered)
+	// Producer counts requests and records by producer and outcome:
+	// accepted (records), refused (requests: no, unknown or revoked key;
+	// producer "none" or "unknown" when the key names none), rate_limited
+	// (records).
+	Producer *prometheus.CounterVec // producer, outcome
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -45,7 +50,8 @@ func New() *Metrics {
 	m.Counted = prometheus.NewCounter(prometheus.CounterOpts{Name: "vacunometro_sink_counted_total", Help: "Records newly counted in the live view."})
 	m.SinkBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vacunometro_sink_batch_records", Help: "Records per MongoDB InsertMany.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
 	m.Redelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_redelivered_total", Help: "Messages a worker received again (claimed from a dead consumer or redelivered)."}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.HTTPRequests, m.HTTPDuration, m.Records, m.RouteErrors, m.Handoff, m.StoreLag, m.Stored, m.Counted, m.SinkBatch, m.Redelivered} {
+	m.Producer = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_producer_total", Help: "By producer: records accepted, requests refused (no, unknown or revoked key), records rate-limited (429)."}, []string{"producer", "outcome"})
+	for _, c := range []prometheus.Collector{m.HTTPRequests, m.HTTPDuration, m.Records, m.RouteErrors, m.Handoff, m.StoreLag, m.Stored, m.Counted, m.SinkBatch, m.Redelivered, m.Producer} {
 		f(c)
 	}
 	return m

@@ -2,6 +2,7 @@ package publicapi_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -20,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/vacunometro/vacunometro/internal/app"
+	"github.com/vacunometro/vacunometro/internal/producer"
 	"github.com/vacunometro/vacunometro/internal/publicapi"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
@@ -43,6 +46,7 @@ func loadContract(t *testing.T) *openapi3.T {
 type exchange struct {
 	method, path, contentType, body string
 	auth                            bool
+	key                             string // producer key of a POST of records; "" for the test producer's, "-" for none
 	want                            int
 	validRequest                    bool // the request itself follows the contract
 }
@@ -61,6 +65,14 @@ func TestContract(t *testing.T) {
 	tokb := make([]byte, 16)
 	_, _ = rand.Read(tokb)
 	token := hex.EncodeToString(tokb)
+	revoked, limited := testenv.ProducerKey()+"-revoked", testenv.ProducerKey()+"-limited"
+	rev := producer.New("revoked", revoked)
+	rev.Revoked = time.Now()
+	lim := producer.New("limited", limited)
+	lim.Rate, lim.Burst = 1, 1
+	if err := producer.PublishTable(context.Background(), rs.Client(t), []producer.Producer{producer.New("local", testenv.ProducerKey()), rev, lim}); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"REDIS_URL": rs.URL, "SPLIT": "redis=100", "GRPC_SERVER_ADDRESS": testenv.FreeAddr(t), "ADMIN_TOKEN": token, "LOG_LEVEL": "error"}
 	h, closeFn, err := app.BuildIngest(context.Background(), func(k string) string { return env[k] }, testenv.Logger(t))
 	if err != nil {
@@ -89,6 +101,10 @@ func TestContract(t *testing.T) {
 		{method: "POST", path: "/api/records", contentType: "application/json", body: `{"name":`, want: 400},
 		{method: "POST", path: "/api/records", contentType: "text/plain", body: one, want: 415},
 		{method: "POST", path: "/api/records", contentType: "application/json", body: many.String(), want: 413},
+		{method: "POST", path: "/api/records", contentType: "application/json", body: one, key: "-", want: 401},
+		{method: "POST", path: "/", contentType: "application/json", body: one, key: testenv.ProducerKey() + "x", want: 401},
+		{method: "POST", path: "/api/records", contentType: "application/json", body: one, key: revoked, want: 403},
+		{method: "POST", path: "/", contentType: "application/json", body: "[" + one + "," + one + "]", key: limited, want: 429},
 		{method: "GET", path: "/api/stats", want: 200, validRequest: true},
 		{method: "GET", path: "/api/split", want: 200, validRequest: true},
 		{method: "PUT", path: "/api/split", contentType: "application/json", body: `{"weights":{"redis":100}}`, want: 401},
@@ -123,6 +139,9 @@ func TestContract(t *testing.T) {
 			}
 			if c.auth {
 				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			if c.method == "POST" && (c.path == "/" || c.path == "/api/records") && c.key != "-" {
+				req.Header.Set("Authorization", "Bearer "+cmp.Or(c.key, testenv.ProducerKey()))
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)

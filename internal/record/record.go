@@ -34,6 +34,10 @@ type Record struct {
 	// Trace is the W3C traceparent of the accepting request (tracing on);
 	// it travels with the record over every route but is never stored.
 	Trace string `json:"-" bson:"-"`
+	// Producer is the name of the producer whose key the accepting request
+	// carried (internal/producer): stored with the record in MongoDB,
+	// never in public output.
+	Producer string `json:"-" bson:"p,omitempty"`
 }
 
 // Limits of the contract (README, "The record").
@@ -171,7 +175,7 @@ func (r Record) ToProto() *pb.Record {
 	p := &pb.Record{
 		Id: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: uint32(r.Age), Vaccine: r.Vaccine, Dose: uint32(r.Dose),
-		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route, Traceparent: r.Trace, Synthetic: r.Synthetic,
+		ReceivedAtMs: r.ReceivedAt.UnixMilli(), Route: r.Route, Traceparent: r.Trace, Synthetic: r.Synthetic, Producer: r.Producer,
 	}
 	if !r.VaccinatedAt.IsZero() {
 		p.VaccinatedAtMs = r.VaccinatedAt.UnixMilli()
@@ -187,7 +191,7 @@ func FromProto(p *pb.Record, cat *catalog.Catalog) (Record, error) {
 		ID: p.GetId(), Name: p.GetName(), DepartmentCode: p.GetDepartmentCode(), Department: p.GetDepartment(),
 		Age: int(p.GetAge()), Vaccine: p.GetVaccine(), Dose: int(p.GetDose()),
 		ReceivedAt: time.UnixMilli(p.GetReceivedAtMs()).UTC(), Route: p.GetRoute(), Trace: p.GetTraceparent(),
-		Synthetic: p.GetSynthetic(),
+		Synthetic: p.GetSynthetic(), Producer: p.GetProducer(),
 	}
 	if p.GetVaccinatedAtMs() != 0 {
 		r.VaccinatedAt = time.UnixMilli(p.GetVaccinatedAtMs()).UTC()

@@ -17,6 +17,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/route"
 	"github.com/vacunometro/vacunometro/internal/route/fault"
 	"github.com/vacunometro/vacunometro/internal/split"
+	"github.com/vacunometro/vacunometro/internal/testenv"
 )
 
 // memRoute takes records in memory. The unit tests of the runner use the
@@ -61,7 +62,7 @@ func newIngest(t *testing.T, faults string, w split.Weights) *ingestHarness {
 	ing := ingest.New(ingest.Config{
 		Decoder: &record.Decoder{Catalog: catalog.Default(), IDs: &record.IDGenerator{}},
 		Routes:  routes, Splitter: s, Failover: true,
-		Metrics: m, Log: log,
+		Metrics: m, Log: log, Auth: testenv.Keys(),
 	})
 	ing.Register(mux)
 	(&api.Split{Splitter: s, Routes: ing.RouteNames(), AdminToken: testToken, Metrics: m, Log: log}).Register(mux)

@@ -41,6 +41,14 @@ const (
 	SplitGroupKeyPrefix = "{vac}:split:g:"
 )
 
+// Who may write (internal/producer).
+const (
+	// ProducersKey mirrors MongoDB's producers (internal/producer) for the
+	// ingest instances: hash name -> JSON {key hash, revoked, quota}.
+	ProducersKey = "{vac}:producers"
+	QuotaKeyFmt  = "{vac}:quota:%s" // hash: one producer's token bucket (tokens, ts)
+)
+
 // ChangedChannel is the pub/sub channel on which a change is announced:
 // the view's new total after counting, "split" after a split change,
 // "rebuild" when a rebuild starts, or "rollout" after a rollout step.

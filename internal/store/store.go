@@ -54,12 +54,15 @@ type doc struct {
 	// view counts a record once, in that batch's commit (internal/stats).
 	// Documents stored before batches existed have none.
 	Batch string `bson:"b,omitempty"`
+	// Producer is who sent the record (internal/producer); records stored
+	// before producers existed have none. Never in public output.
+	Producer string `bson:"p,omitempty"`
 }
 
 func toDoc(r record.Record, batch string, now time.Time) doc {
 	return doc{ID: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: r.Age, Vaccine: r.Vaccine, Dose: r.Dose, VaccinatedAt: r.VaccinatedAt,
-		ReceivedAt: r.ReceivedAt, Route: r.Route, Synthetic: r.Synthetic, StoredAt: now, Batch: batch}
+		ReceivedAt: r.ReceivedAt, Route: r.Route, Synthetic: r.Synthetic, StoredAt: now, Batch: batch, Producer: r.Producer}
 }
 
 // Stored is a record as MongoDB holds it, with the batch that stored it.
@@ -71,7 +74,7 @@ type Stored struct {
 func (d doc) record() record.Record {
 	return record.Record{ID: d.ID, Name: d.Name, DepartmentCode: d.DepartmentCode, Department: d.Department,
 		Age: d.Age, Vaccine: d.Vaccine, Dose: d.Dose, VaccinatedAt: d.VaccinatedAt.UTC(),
-		ReceivedAt: d.ReceivedAt.UTC(), Route: d.Route, Synthetic: d.Synthetic}
+		ReceivedAt: d.ReceivedAt.UTC(), Route: d.Route, Synthetic: d.Synthetic, Producer: d.Producer}
 }
 
 // Open connects to uri and pings it. The pool is sized for group commit: a

@@ -14,7 +14,7 @@ import (
 // OneRecord is a valid record, as the seed's Locust file sends it.
 var OneRecord = []byte(`{"name":"Duglas Francisco Avila Torres","location":"Chimaltenango","age":19,"vaccine_type":"Sputnik V","n_dose":1}`)
 
-// Load posts OneRecord to base+"/" every `every` until the returned stop
+// Load posts OneRecord (as the producer of ProducerKey) to base+"/" every `every` until the returned stop
 // is called (or the test ends); stop returns how many were accepted (202)
 // and refused.
 func Load(t testing.TB, base string, every time.Duration) (stop func() (ok, refused int64)) {
@@ -34,7 +34,7 @@ func Load(t testing.TB, base string, every time.Duration) (stop func() (ok, refu
 			}
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader(OneRecord))
 			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
+			resp, err := client.Do(Authorize(req))
 			if err != nil {
 				if ctx.Err() == nil {
 					bad.Add(1)

@@ -69,10 +69,11 @@ func (s *SyncBuffer) String() string {
 }
 
 // CleanEnv is this process's environment without any of vacunometro's
-// settings (envvars), plus extra (KEY=value): a child started with it uses
-// its defaults unless the test says otherwise.
+// settings (envvars), plus LOCAL_PRODUCER_KEY (ProducerKey: the producer
+// "local" the test's clients post as) and extra (KEY=value): a child
+// started with it uses its defaults unless the test says otherwise.
 func CleanEnv(extra ...string) []string {
-	var env []string
+	env := []string{"LOCAL_PRODUCER_KEY=" + ProducerKey()}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		if !isSetting(k) {

@@ -91,7 +91,7 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	srvIngest := ingest.New(ingest.Config{
 		Decoder: &record.Decoder{Catalog: cat, IDs: &record.IDGenerator{}},
 		Routes:  map[string]route.Route{"grpc": gc, "redis": rp}, Splitter: split.New(split.Weights{"grpc": 1, "redis": 1}),
-		Metrics: metrics.New(), Log: log, Tracer: tr,
+		Metrics: metrics.New(), Log: log, Tracer: tr, Auth: testenv.Keys(),
 	})
 	mux := http.NewServeMux()
 	srvIngest.Register(mux)
@@ -99,8 +99,10 @@ func TestOneTracePerRequestThroughEveryStage(t *testing.T) {
 	defer hs.Close()
 
 	for i := 0; i < 2; i++ { // one request by each route
-		resp, err := http.Post(hs.URL+"/", "application/json", strings.NewReader(
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/", strings.NewReader(
 			`{"name":"Ana Lopez","location":"Petén","age":30,"vaccine_type":"Moderna","n_dose":2}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(testenv.Authorize(req))
 		if err != nil || resp.StatusCode != 202 {
 			t.Fatalf("POST: %v %v", resp, err)
 		}

@@ -16,6 +16,7 @@
 // asserted.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, readFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -53,6 +54,9 @@ let dataDir
 let userDataDir
 let server
 let serverLog
+// The producer key the records are posted with: `up` makes its producer "local" accept it.
+const PRODUCER_KEY = 'vacp_' + randomBytes(32).toString('hex')
+const POST_HEADERS = { 'Content-Type': 'application/json', Authorization: `Bearer ${PRODUCER_KEY}` }
 let context
 let page
 let base
@@ -63,6 +67,7 @@ function startServer() {
   const env = { ...process.env }
   // embedded defaults: no external services, whatever the caller's shell has
   for (const k of ['MONGODB_URI', 'REDIS_URL', 'PUBSUB_EMULATOR_HOST', 'PORT']) delete env[k]
+  env.LOCAL_PRODUCER_KEY = PRODUCER_KEY
   const p = spawn(VAC_BIN, args, { cwd: webapp, env, stdio: ['ignore', 'pipe', 'pipe'] })
   p.stdout.pipe(serverLog, { end: false })
   p.stderr.pipe(serverLog, { end: false })
@@ -261,7 +266,7 @@ test('the dashboard updates live as records arrive', async () => {
   for (const rec of body) {
     const res = await fetch(`${base}/api/records`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: POST_HEADERS,
       body: JSON.stringify(rec),
     })
     const answer = await res.json()
@@ -525,7 +530,7 @@ test('a department has its own view: map, ranking, URL, Escape, back button; dow
     { id: `d13-${run}-2`, name: 'Luis Ixcoy Batz', location: 'Xela', age: 45, vaccine_type: 'Moderna', n_dose: 2, vaccinated_at: '2021-03-02T06:00:00Z' },
     { id: `d13-${run}-3`, name: 'Ana Zapeta Coc', location: 'Quetzaltenango', age: 71, vaccine_type: 'Pfizer', n_dose: 1 },
   ]
-  const res = await fetch(`${base}/api/records`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(recs) })
+  const res = await fetch(`${base}/api/records`, { method: 'POST', headers: POST_HEADERS, body: JSON.stringify(recs) })
   assert.equal(res.status, 202, 'POST the records')
   await page.goto(base + '/')
   await waitAttr('connection-status', 'data-status', (v) => v === 'live', 'live')

@@ -47,7 +47,10 @@ type Record struct {
 	// consumers continue or link to that trace. Not stored.
 	Traceparent string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// A test record (smoke or load test): stored, counted apart, never in the public figures.
-	Synthetic     bool `protobuf:"varint,12,opt,name=synthetic,proto3" json:"synthetic,omitempty"`
+	Synthetic bool `protobuf:"varint,12,opt,name=synthetic,proto3" json:"synthetic,omitempty"`
+	// The producer (internal/producer) whose key the accepting request
+	// carried. Stored with the record, never in public output.
+	Producer      string `protobuf:"bytes,13,opt,name=producer,proto3" json:"producer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +167,13 @@ func (x *Record) GetSynthetic() bool {
 		return x.Synthetic
 	}
 	return false
+}
+
+func (x *Record) GetProducer() string {
+	if x != nil {
+		return x.Producer
+	}
+	return ""
 }
 
 // A group-committed batch: the unit carried by every route
@@ -305,7 +315,7 @@ var File_vacunometro_v1_records_proto protoreflect.FileDescriptor
 
 const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xdb\x02\n" +
+	"\x1cvacunometro/v1/records.proto\x12\x0evacunometro.v1\"\xf7\x02\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -321,7 +331,8 @@ const file_vacunometro_v1_records_proto_rawDesc = "" +
 	"\x05route\x18\n" +
 	" \x01(\tR\x05route\x12 \n" +
 	"\vtraceparent\x18\v \x01(\tR\vtraceparent\x12\x1c\n" +
-	"\tsynthetic\x18\f \x01(\bR\tsynthetic\"?\n" +
+	"\tsynthetic\x18\f \x01(\bR\tsynthetic\x12\x1a\n" +
+	"\bproducer\x18\r \x01(\tR\bproducer\"?\n" +
 	"\vRecordBatch\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.vacunometro.v1.RecordR\arecords\"C\n" +
 	"\x0eDeliverRequest\x121\n" +
