@@ -28,6 +28,7 @@ type Options struct {
 }
 
 type pending[T any] struct {
+	ctx   context.Context // the caller's: once it is done, nobody waits for the items
 	items []T
 	done  chan error
 }
@@ -79,7 +80,7 @@ func (b *Batcher[T]) Submit(ctx context.Context, items ...T) error {
 	if len(items) == 0 {
 		return nil
 	}
-	p := &pending[T]{items: items, done: make(chan error, 1)}
+	p := &pending[T]{ctx: ctx, items: items, done: make(chan error, 1)}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -171,11 +172,26 @@ func (b *Batcher[T]) loop() {
 	}
 }
 
-// start runs one flush; the caller holds a slot in b.sem.
+// start runs one flush; the caller holds a slot in b.sem. Submissions
+// whose caller gave up while they queued are left out: the caller was told
+// it failed and will send them again (a redelivery, a failover), so
+// writing them now would only be work done twice, which is what an
+// overloaded writer can least afford.
 func (b *Batcher[T]) start(group []*pending[T], count int) {
 	items := make([]T, 0, count)
+	live := group[:0]
 	for _, p := range group {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- err
+			continue
+		}
+		live = append(live, p)
 		items = append(items, p.items...)
+	}
+	group = live
+	if len(group) == 0 {
+		<-b.sem
+		return
 	}
 	b.wg.Add(1)
 	go func() {

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,5 +144,47 @@ func TestCallerContextCancelDoesNotAbortSharedFlush(t *testing.T) {
 	b.Close()
 	if ok, _ := flushCtxErr.Load().(bool); !ok {
 		t.Fatal("the shared flush saw the caller's cancellation")
+	}
+}
+
+func TestItemsWhoseCallerGaveUpWhileQueuedAreNotWritten(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var written []int
+	b := New(func(ctx context.Context, items []int) error {
+		if items[0] == 0 {
+			<-release // the one slot is busy
+		}
+		mu.Lock()
+		written = append(written, items...)
+		mu.Unlock()
+		return nil
+	}, Options{MaxInFlight: 1})
+	defer b.Close()
+	first := make(chan error, 1)
+	go func() { first <- b.Submit(context.Background(), 0) }()
+	time.Sleep(20 * time.Millisecond) // item 0 holds the slot
+	// These queue behind it; the caller of 1 and 2 gives up meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- b.Submit(ctx, 1, 2) }()
+	kept := make(chan error, 1)
+	go func() { kept <- b.Submit(context.Background(), 3) }()
+	if err := <-gaveUp; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the caller that gave up got %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-kept; err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(written) != "[0 3]" {
+		t.Fatalf("written %v, want [0 3]: the abandoned 1 and 2 must not be written", written)
 	}
 }
