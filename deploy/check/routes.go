@@ -90,7 +90,9 @@ var (
 	// default), each name=weight pair.
 	splitPairRe = regexp.MustCompile(`(?:^|[\s"',=:])([a-z][a-z0-9]*)=[0-9]+\b`)
 	// The route label of an ingest variant.
-	routeLabelRe = regexp.MustCompile(`vacunometro\.io/route:\s*["']?([A-Za-z0-9_-]*)`)
+	// shellAssignRe is a line that only sets a shell variable to a number.
+	shellAssignRe = regexp.MustCompile(`^\s*[a-z_][a-z0-9_]*=[0-9]+\s*$`)
+	routeLabelRe  = regexp.MustCompile(`vacunometro\.io/route:\s*["']?([A-Za-z0-9_-]*)`)
 	// Workload and identity names: ingest-<route>, worker-<route>.
 	workloadRe = regexp.MustCompile(`\b(ingest|worker)-([a-z0-9]+)(-?)`)
 	// The dashboard's route order.
@@ -109,6 +111,9 @@ func CheckRouteText(name, text string, routes []string) []string {
 	for i, line := range strings.Split(text, "\n") {
 		where := fmt.Sprintf("%s:%d", name, i+1)
 		for _, m := range splitPairRe.FindAllStringSubmatch(line, -1) {
+			if shellAssignRe.MatchString(line) {
+				break // a shell variable (status=0), not a split
+			}
 			if !known(m[1]) {
 				problems = append(problems, fmt.Sprintf("%s: split names route %q; the routes are %v (%s)", where, m[1], routes, RouteListFile))
 			}

@@ -58,6 +58,7 @@ func TestRouteCheckCatchesUnknownNames(t *testing.T) {
 		{"dashboard order wrong", "export const ROUTE_ORDER = ['grpc', 'pubsub', 'redis'] as const", "ROUTE_ORDER"},
 		{"dashboard order misspelled", "export const ROUTE_ORDER = ['grpc', 'redis', 'pub-sub'] as const", "pub-sub"},
 		{"not a route", "  replicas: 3\n  --max-instances=10", ""},
+		{"a shell variable", "        status=0", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
