@@ -48,7 +48,12 @@ type Settings struct {
 	QuotaRate        float64 // QUOTA_RATE: default records/s per producer (0: unlimited)
 	QuotaBurst       int     // QUOTA_BURST: default burst per producer
 	QuotaErr         error   // a malformed QUOTA_RATE or QUOTA_BURST
-	env              Env     // the environment itself, for libraries that read their own variables
+	// IDTokenAudience (ID_TOKEN_AUDIENCE) and IDTokenAccounts
+	// (ID_TOKEN_ACCOUNTS, "email=producer,..."): the ingest also accepts
+	// Google-signed ID tokens of these service accounts, for that audience.
+	IDTokenAudience string
+	IDTokenAccounts string
+	env             Env // the environment itself, for libraries that read their own variables
 }
 
 // DefaultSplit spreads records evenly over the three routes.
@@ -78,6 +83,8 @@ func loadSettings(env Env) Settings {
 		env:            env,
 
 		LocalProducerKey: env("LOCAL_PRODUCER_KEY"),
+		IDTokenAudience:  env("ID_TOKEN_AUDIENCE"),
+		IDTokenAccounts:  env("ID_TOKEN_ACCOUNTS"),
 		QuotaRate:        producer.DefaultRate,
 		QuotaBurst:       producer.DefaultBurst,
 	}

@@ -1,10 +1,13 @@
 package app
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vacunometro/vacunometro/internal/envvars"
+	"github.com/vacunometro/vacunometro/internal/producer"
 	"github.com/vacunometro/vacunometro/internal/route"
 )
 
@@ -33,5 +36,36 @@ func TestRouteKindsAreRouteAll(t *testing.T) {
 	}
 	if got, want := queueWorkers(), []string{route.Redis, route.PubSub}; !slices.Equal(got, want) {
 		t.Fatalf("queue workers %v, want %v", got, want)
+	}
+}
+
+func TestIDTokenSettings(t *testing.T) {
+	keys := producer.NewKeys(nil, nil)
+	cases := []struct {
+		name, accounts, audience string
+		wantIDTokens             bool
+		wantErr                  string
+	}{
+		{"none: producer keys only", "", "", false, ""},
+		{"accounts and audience", "registro@p.iam.gserviceaccount.com=registro", "https://ingest.example.run.app", true, ""},
+		{"accounts without an audience", "registro@p.iam.gserviceaccount.com=registro", "", false, "ID_TOKEN_AUDIENCE"},
+		{"a malformed pair", "registro=", "https://ingest.example.run.app", false, "ID_TOKEN_ACCOUNTS"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			auth, err := idTokens(context.Background(), Settings{IDTokenAccounts: c.accounts, IDTokenAudience: c.audience}, keys)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := auth.(*producer.IDTokens); ok != c.wantIDTokens {
+				t.Fatalf("authenticator %T, want ID tokens %v", auth, c.wantIDTokens)
+			}
+		})
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/api/idtoken"
+
+	"github.com/vacunometro/vacunometro/internal/ingest"
 	"github.com/vacunometro/vacunometro/internal/producer"
 )
 
@@ -267,4 +270,24 @@ func purgeProducer(ctx context.Context, c *clients, name string, since time.Time
 		return nil
 	}
 	return rebuildView(ctx, c, every, stdout, true)
+}
+
+// idTokens returns keys, or, when ID_TOKEN_ACCOUNTS names service
+// accounts, keys plus their Google-signed ID tokens for ID_TOKEN_AUDIENCE.
+func idTokens(ctx context.Context, set Settings, keys *producer.Keys) (ingest.Authenticator, error) {
+	if strings.TrimSpace(set.IDTokenAccounts) == "" {
+		return keys, nil
+	}
+	accounts, err := producer.ParseAccounts(set.IDTokenAccounts)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if set.IDTokenAudience == "" {
+		return nil, usageError("ID_TOKEN_ACCOUNTS needs ID_TOKEN_AUDIENCE: the ingest's URL, the tokens' audience")
+	}
+	v, err := idtoken.NewValidator(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ID tokens: %w", err)
+	}
+	return &producer.IDTokens{Keys: keys, Validator: v, Audience: set.IDTokenAudience, Accounts: accounts}, nil
 }

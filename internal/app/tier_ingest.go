@@ -78,9 +78,13 @@ func buildIngest(ctx context.Context, c *clients, o ingestOptions) (*ingestTier,
 	if err != nil {
 		return nil, err
 	}
+	auth, err := idTokens(ctx, c.set, keys)
+	if err != nil {
+		return nil, err
+	}
 	t := &ingestTier{routes: routes, splitter: split.New(weights), weights: weights}
 	t.server = ingest.New(ingest.Config{
-		Auth: keys, Quota: producer.NewQuota(c.rdb, c.set.QuotaRate, c.set.QuotaBurst),
+		Auth: auth, Quota: producer.NewQuota(c.rdb, c.set.QuotaRate, c.set.QuotaBurst),
 		Decoder:  &record.Decoder{Catalog: c.cat, IDs: &record.IDGenerator{}, MaxRecords: o.maxRecords},
 		Routes:   routes,
 		Splitter: t.splitter, IDClaims: idClaims(c), Failover: true,

@@ -47,6 +47,7 @@ type known struct {
 
 type table struct {
 	byHash map[[sha256.Size]byte]*known
+	byName map[string]*known
 }
 
 // Keys is one ingest instance's copy of the key table, reloaded from the
@@ -79,7 +80,7 @@ func (k *Keys) Load(ctx context.Context) error {
 		// so a revocation is always in a published table.
 		return nil
 	}
-	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(m))}
+	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(m)), byName: make(map[string]*known, len(m))}
 	for name, v := range m {
 		var e entry
 		if err := json.Unmarshal([]byte(v), &e); err != nil {
@@ -92,6 +93,7 @@ func (k *Keys) Load(ctx context.Context) error {
 		kn := &known{id: Identity{Name: name, Rate: e.Rate, Burst: e.Burst}, revoked: e.Revoked}
 		copy(kn.hash[:], raw)
 		t.byHash[kn.hash] = kn
+		t.byName[name] = kn
 	}
 	k.cur.Store(t)
 	return nil
@@ -161,10 +163,11 @@ type Static struct{ k Keys }
 
 // NewStatic returns the table of keys (key -> producer), all active.
 func NewStatic(keys map[string]Identity) *Static {
-	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(keys))}
+	t := &table{byHash: make(map[[sha256.Size]byte]*known, len(keys)), byName: make(map[string]*known, len(keys))}
 	for key, id := range keys {
 		kn := &known{hash: Hash(key), id: id}
 		t.byHash[kn.hash] = kn
+		t.byName[id.Name] = kn
 	}
 	s := &Static{}
 	s.k.cur.Store(t)
