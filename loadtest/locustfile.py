@@ -25,7 +25,8 @@ Environment:
   VAC_PRODUCER_KEY_FILE  or a file holding it
   VAC_TRAFFIC        traffic file (default: traffic.json next to this file)
   VAC_SYNTHETIC      1 (default): mark every record synthetic; 0: real records
-  VAC_ACCEPTED_FILE  at test stop, write the number of distinct accepted records here
+  VAC_ACCEPTED_FILE  at test stop, write "ACCEPTED UNANSWERED" here: distinct accepted records,
+                     and records of requests sent but never answered (stopped mid-flight)
   VAC_WAIT_MIN/MAX   seconds between tasks per user (default 0.1 / 0.5)
   VAC_BATCH_MIN/MAX  batch size bounds (default 10 / 100)
 
@@ -99,6 +100,10 @@ class Tally:
         self.generated = 0
         self.client_ids = set()
         self.invalid_refused = 0
+        # Records of requests sent and never answered (a user stopped mid-request at
+        # the end of the run): the server may have stored them without anyone seeing
+        # the 202, so the count may exceed the accepted by at most this many.
+        self.unanswered = 0
 
     def accept(self, ids, client_ids=False):
         with self._lock:
@@ -110,6 +115,14 @@ class Tally:
     def refused(self):
         with self._lock:
             self.invalid_refused += 1
+
+    def sending(self, n):
+        with self._lock:
+            self.unanswered += n
+
+    def answered(self, n):
+        with self._lock:
+            self.unanswered -= n
 
     def total(self):
         with self._lock:
@@ -132,10 +145,10 @@ def _write_accepted(**_kwargs):
         return
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"{TALLY.total()}\n")
+        f.write(f"{TALLY.total()} {TALLY.unanswered}\n")
     os.replace(tmp, path)
-    logging.info("accepted records: %d (invalid refused with 422: %d) -> %s",
-                 TALLY.total(), TALLY.invalid_refused, path)
+    logging.info("accepted records: %d (invalid refused with 422: %d, unanswered: %d) -> %s",
+                 TALLY.total(), TALLY.invalid_refused, TALLY.unanswered, path)
 
 
 events.test_stop.add_listener(_write_accepted)
@@ -198,8 +211,10 @@ class VaccinationClient(FastHttpUser):
     @task(8)
     def post_single(self):
         rec = random.choice(VALID)
+        TALLY.sending(1)
         with self.client.post("/", data=json.dumps(rec), headers=JSON_HEADERS,
                               name="/ [single]", catch_response=True) as resp:
+            TALLY.answered(1)
             ids = check_accepted(resp, 1)
             if ids:
                 TALLY.accept(ids)
@@ -213,8 +228,10 @@ class VaccinationClient(FastHttpUser):
         else:
             body = json.dumps(batch)
             headers, name = JSON_HEADERS, "/api/records [batch]"
+        TALLY.sending(len(batch))
         with self.client.post("/api/records", data=body, headers=headers,
                               name=name, catch_response=True) as resp:
+            TALLY.answered(len(batch))
             ids = check_accepted(resp, len(batch))
             if ids:
                 TALLY.accept(ids)
@@ -242,8 +259,10 @@ class VaccinationClient(FastHttpUser):
         rec = dict(random.choice(VALID))
         rec["id"] = "lt-" + uuid.uuid4().hex
         for attempt in ("first", "retry"):
+            TALLY.sending(1)
             with self.client.post("/api/records", data=json.dumps(rec), headers=JSON_HEADERS,
                                   name=f"/api/records [client id, {attempt}]", catch_response=True) as resp:
+                TALLY.answered(1)
                 ids = check_accepted(resp, 1, expect_ids=[rec["id"]])
                 if ids:
                     TALLY.accept(ids, client_ids=True)

@@ -127,15 +127,18 @@ LOCUST_RC=${PIPESTATUS[0]}
 set -e
 
 [ -s "$ACCEPTED_FILE" ] || die "locust wrote no accepted count ($ACCEPTED_FILE); see $OUT/locust.log"
-ACCEPTED=$(tr -dc '0-9' <"$ACCEPTED_FILE")
+read -r ACCEPTED UNANSWERED <"$ACCEPTED_FILE"
+UNANSWERED=${UNANSWERED:-0}
 EXPECT=$((BASE + ACCEPTED))
+# Requests Locust stopped mid-flight at the end got no answer: the server may have stored them.
+MOST=$((EXPECT + UNANSWERED))
 
 # Wait until the pipeline has stored and counted everything, or the total stops moving.
 log "accepted $ACCEPTED records; waiting for /api/stats $FIELD to reach $EXPECT"
 last="" still=0 total=""
 for _ in $(seq 1 $((SETTLE * 2))); do
 	total=$(json_field "$STATS_URL/api/stats" "$FIELD")
-	if [ "$total" = "$EXPECT" ]; then break; fi
+	if [ -n "$total" ] && [ "$total" -ge "$EXPECT" ] && [ "$total" -le "$MOST" ] && [ "$total" = "$last" ]; then break; fi
 	if [ -n "$total" ] && [ "$total" = "$last" ]; then still=$((still + 1)); else still=0; fi
 	[ "$still" -ge 20 ] && break # unchanged for 10 s
 	last=$total
@@ -158,14 +161,14 @@ except Exception:
 EOF
 )
 
-SUMMARY="users=$USERS duration=$DURATION requests=$REQS failures=$FAILS req_per_s=$RPS p95_ms=$P95 accepted=$ACCEPTED ${FIELD}_delta=$((${total:-0} - BASE))"
+SUMMARY="users=$USERS duration=$DURATION requests=$REQS failures=$FAILS req_per_s=$RPS p95_ms=$P95 accepted=$ACCEPTED unanswered=$UNANSWERED ${FIELD}_delta=$((${total:-0} - BASE))"
 if [ "$LOCUST_RC" -ne 0 ] || { [ "$FAILS" != "?" ] && [ "$FAILS" != "0" ]; }; then
 	grep -A20 '^Error report' "$OUT/locust.log" >&2 || true
 	die "requests failed (locust exit $LOCUST_RC); $SUMMARY"
 fi
 [ -n "$total" ] || die "GET $STATS_URL/api/stats failed after the run; $SUMMARY"
-if [ "$total" != "$EXPECT" ]; then
-	die "/api/stats $FIELD $total, want $EXPECT ($BASE before + $ACCEPTED accepted); $SUMMARY"
+if [ "$total" -lt "$EXPECT" ] || [ "$total" -gt "$MOST" ]; then
+	die "/api/stats $FIELD $total, want $EXPECT ($BASE before + $ACCEPTED accepted, + at most $UNANSWERED sent and never answered); $SUMMARY"
 fi
 # Test records never reach the public figures: against our own server (no other traffic), the
 # public total must not have moved.
