@@ -50,9 +50,17 @@ func stop(t *testing.T, p *testenv.Proc) {
 // post sends body and returns the status code and decoded JSON answer.
 func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
 	t.Helper()
+	return postWith(t, url, map[string]string{"Content-Type": contentType}, body)
+}
+
+// postWith is post with the request headers given (empty values left out).
+func postWith(t *testing.T, url string, header map[string]string, body []byte) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,21 +35,11 @@ func vac(t *testing.T, env []string, args ...string) string {
 // postKey posts body as the producer of key ("" sends no key at all).
 func postKey(t *testing.T, url, key, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
+	auth := "Bearer " + key
 	if key == "" {
-		req.Header.Set("Authorization", "None") // not a bearer: the transport adds no key
+		auth = "None" // not a bearer: the transport adds no key
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	return postWith(t, url, map[string]string{"Content-Type": "application/json", "Authorization": auth}, []byte(body))
 }
 
 func recordsJSON(n int, prefix string) string {

@@ -50,28 +50,30 @@ func routes(objs []Object) []route {
 	for _, o := range objs {
 		switch x := o.Obj.(type) {
 		case *gatewayv1.HTTPRoute:
-			r := route{o: o, kind: "HTTPRoute", ns: x.Namespace, parents: x.Spec.ParentRefs}
-			for _, rule := range x.Spec.Rules {
-				var bs []gatewayv1.BackendRef
-				for _, b := range rule.BackendRefs {
-					bs = append(bs, b.BackendRef)
-				}
-				r.backends = append(r.backends, bs)
-			}
-			out = append(out, r)
+			out = append(out, newRoute(o, "HTTPRoute", x.Namespace, x.Spec.ParentRefs, x.Spec.Rules,
+				func(r gatewayv1.HTTPRouteRule) []gatewayv1.HTTPBackendRef { return r.BackendRefs },
+				func(b gatewayv1.HTTPBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
 		case *gatewayv1.GRPCRoute:
-			r := route{o: o, kind: "GRPCRoute", ns: x.Namespace, parents: x.Spec.ParentRefs}
-			for _, rule := range x.Spec.Rules {
-				var bs []gatewayv1.BackendRef
-				for _, b := range rule.BackendRefs {
-					bs = append(bs, b.BackendRef)
-				}
-				r.backends = append(r.backends, bs)
-			}
-			out = append(out, r)
+			out = append(out, newRoute(o, "GRPCRoute", x.Namespace, x.Spec.ParentRefs, x.Spec.Rules,
+				func(r gatewayv1.GRPCRouteRule) []gatewayv1.GRPCBackendRef { return r.BackendRefs },
+				func(b gatewayv1.GRPCBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
 		}
 	}
 	return out
+}
+
+// newRoute reads the backends of each rule of an HTTPRoute or a GRPCRoute.
+func newRoute[R, B any](o Object, kind, ns string, parents []gatewayv1.ParentReference, rules []R,
+	refs func(R) []B, ref func(B) gatewayv1.BackendRef) route {
+	r := route{o: o, kind: kind, ns: ns, parents: parents}
+	for _, rule := range rules {
+		var bs []gatewayv1.BackendRef
+		for _, b := range refs(rule) {
+			bs = append(bs, ref(b))
+		}
+		r.backends = append(r.backends, bs)
+	}
+	return r
 }
 
 // ReleasePolicy returns what breaks the judged GKE release:

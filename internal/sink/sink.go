@@ -117,21 +117,20 @@ func (s *Sink) storeOne(ctx context.Context, recs []record.Record) error {
 	for i, r := range recs {
 		ids[i] = r.ID
 	}
+	var err error
+	if s.lease != nil {
+		err = s.view.IntendLeased(ctx, batch, s.lease, ids)
+	} else {
+		err = s.view.Intend(ctx, batch, s.owner, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
 	ictx, cancel := context.WithTimeout(ctx, stats.InsertDeadline)
 	if s.lease != nil {
-		err := s.view.IntendLeased(ctx, batch, s.lease, ids)
-		if err == nil {
-			// The insert ends when the lease does: a repair may count this
-			// batch as soon as the heartbeat is gone.
-			stop := context.AfterFunc(s.lease.Context(), cancel)
-			defer stop()
-		} else {
-			cancel()
-			return fmt.Errorf("sink: %w", err)
-		}
-	} else if err := s.view.Intend(ctx, batch, s.owner, ids); err != nil {
-		cancel()
-		return fmt.Errorf("sink: %w", err)
+		// The insert ends when the lease does: a repair may count this
+		// batch as soon as the heartbeat is gone.
+		defer context.AfterFunc(s.lease.Context(), cancel)()
 	}
 	res, err := s.store.Insert(ictx, batch, recs)
 	cancel()

@@ -104,9 +104,6 @@ func NewKeeper(view *View, src Source, log *slog.Logger, opts KeeperOptions) *Ke
 	return &Keeper{view: view, src: src, log: log, opts: opts, lease: NewLease(opts.Owner)}
 }
 
-// Owner is the id this keeper's process heartbeats under.
-func (k *Keeper) Owner() string { return k.opts.Owner }
-
 // Lease is this process's insert lease, renewed by Run: give it to the
 // sink, so that its intents are repaired as soon as the process is gone,
 // and only then.

@@ -128,20 +128,13 @@ func (v *View) intend(ctx context.Context, batch, owner string, l *Lease, ids []
 	return nil
 }
 
-// Heartbeat marks owner alive for ttl; a sink's intents are repaired soon
-// after its heartbeat lapses.
-func (v *View) Heartbeat(ctx context.Context, owner string, ttl time.Duration) error {
-	if err := v.rdb.Set(ctx, fmt.Sprintf(schema.OwnerKeyFmt, owner), "1", ttl).Err(); err != nil {
-		return fmt.Errorf("stats: heartbeat: %w", err)
-	}
-	return nil
-}
-
-// Renew heartbeats under l's owner and, when Redis took it, extends l.
+// Renew heartbeats under l's owner (its key lives HeartbeatTTL; a sink's
+// intents are repaired soon after it lapses) and, when Redis took it,
+// extends l.
 func (v *View) Renew(ctx context.Context, l *Lease) error {
 	sent := time.Now()
-	if err := v.Heartbeat(ctx, l.Owner(), HeartbeatTTL); err != nil {
-		return err
+	if err := v.rdb.Set(ctx, fmt.Sprintf(schema.OwnerKeyFmt, l.Owner()), "1", HeartbeatTTL).Err(); err != nil {
+		return fmt.Errorf("stats: heartbeat: %w", err)
 	}
 	l.renewed(sent)
 	return nil
