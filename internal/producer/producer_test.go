@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -155,5 +157,106 @@ func TestQuotaBucket(t *testing.T) {
 	}
 	if d, _ := q.Take(ctx, id, 11); d.OK || !d.TooLarge {
 		t.Fatalf("11 records over a burst of 10: %+v", d)
+	}
+}
+
+// Many concurrent requests share the bucket without wasting it: together
+// they get the burst plus the refill over the run (within one lease), not
+// less, as when every request that found the lease empty took a lease of
+// its own and the last one written won (make bench saw 429s at 5% of a
+// quota), and not more.
+func TestQuotaConcurrentRequestsGetTheWholeQuota(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.StartRedis(t, false).Client(t)
+	q := producer.NewQuota(rdb, 0, 0)
+	const rate, burst = 2000, 4000
+	id := producer.Identity{Name: "busy", Rate: rate, Burst: burst}
+	var mu sync.Mutex
+	taken, refused := 0, 0
+	start := time.Now()
+	stop := start.Add(500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				d, err := q.Take(ctx, id, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if d.OK {
+					taken++
+				} else {
+					refused++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	supply := burst + rate*elapsed
+	lease := float64(min(rate/20, burst/10))
+	if float64(taken) < 0.9*supply || float64(taken) > supply+lease+64 {
+		t.Fatalf("64 concurrent requests took %d tokens in %.2f s (%d refused); the bucket supplied %.0f (+ a lease of %.0f)",
+			taken, elapsed, refused, supply, lease)
+	}
+	if refused == 0 {
+		t.Fatalf("demand over the quota was never refused (%d taken)", taken)
+	}
+}
+
+// slowRedis adds a round trip's worth of latency to every command (Redis
+// far away, or busy with fsyncs as under make bench).
+type slowRedis struct{ d time.Duration }
+
+func (h slowRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h slowRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { time.Sleep(h.d); return next(ctx, cmd) }
+}
+func (h slowRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Demand well under the quota is never refused, however many requests
+// find the lease empty during one slow trip to Redis.
+func TestQuotaUnderTheRateIsNeverRefused(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.StartRedis(t, false).Client(t)
+	rdb.AddHook(slowRedis{5 * time.Millisecond})
+	q := producer.NewQuota(rdb, 0, 0)
+	const rate, burst = 20000, 40000
+	id := producer.Identity{Name: "steady", Rate: rate, Burst: burst}
+	var mu sync.Mutex
+	taken, refused := 0, 0
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				d, err := q.Take(ctx, id, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if d.OK {
+					taken++
+				} else {
+					refused++
+				}
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond) // 64 of them: about 3,000 records/s, a sixth of the rate
+			}
+		}()
+	}
+	wg.Wait()
+	if refused > 0 {
+		t.Fatalf("%d of %d requests refused at a sixth of a quota of %d records/s", refused, taken+refused, rate)
 	}
 }

@@ -43,6 +43,14 @@ type Quota struct {
 type lease struct {
 	tokens  float64
 	expires time.Time
+	// refill is closed when the one trip to Redis in flight for this
+	// producer ends; nil when none is. Requests that find the lease short
+	// wait for it rather than each going to Redis: 64 requests each taking
+	// a lease at once would drain the bucket for the tokens of one.
+	refill chan struct{}
+	// refused is the answer of the last trip when it granted nothing: the
+	// requests that waited for it are refused alike.
+	refused time.Duration
 }
 
 // LeaseFor is how long an instance may spend tokens it took ahead.
@@ -119,33 +127,73 @@ func (q *Quota) Take(ctx context.Context, id Identity, n int) (Decision, error) 
 		d.RetryAfter = time.Second
 		return d, nil
 	}
-	now := time.Now()
 	q.mu.Lock()
 	l := q.leases[id.Name]
-	if l != nil && now.Before(l.expires) && l.tokens >= float64(n) {
-		l.tokens -= float64(n)
-		q.mu.Unlock()
-		d.OK = true
-		return d, nil
+	if l == nil {
+		l = &lease{}
+		q.leases[id.Name] = l
 	}
+	waited := false
+	for {
+		now := time.Now()
+		if now.After(l.expires) {
+			l.tokens = 0
+		}
+		if l.tokens >= float64(n) {
+			l.tokens -= float64(n)
+			q.mu.Unlock()
+			d.OK = true
+			return d, nil
+		}
+		if l.refill == nil {
+			if waited && l.refused > 0 {
+				// The trip this request waited for found the bucket empty.
+				q.mu.Unlock()
+				d.RetryAfter = l.refused
+				return d, nil
+			}
+			break
+		}
+		ch := l.refill
+		q.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return d, fmt.Errorf("quota: %w", ctx.Err())
+		}
+		waited = true
+		q.mu.Lock()
+	}
+	// This request goes to Redis for itself and a lease ahead.
+	ch := make(chan struct{})
+	l.refill = ch
 	q.mu.Unlock()
 	extra := min(int(rate/20), burst/10)
 	res, err := takeLua.Run(ctx, q.rdb, []string{fmt.Sprintf(schema.QuotaKeyFmt, id.Name)}, rate, burst, n, extra).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected answer %v", res)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l.refill = nil
+	l.refused = 0
+	close(ch)
 	if err != nil {
 		return d, fmt.Errorf("quota: %w", err)
 	}
-	if len(res) != 2 {
-		return d, fmt.Errorf("quota: unexpected answer %v", res)
-	}
 	if res[0] < int64(n) {
 		d.RetryAfter = time.Duration(max(res[1], 1)) * time.Millisecond
+		l.refused = d.RetryAfter
 		return d, nil
 	}
 	d.OK = true
-	if left := res[0] - int64(n); left > 0 {
-		q.mu.Lock()
-		q.leases[id.Name] = &lease{tokens: float64(left), expires: now.Add(LeaseFor)}
-		q.mu.Unlock()
+	now := time.Now()
+	if now.After(l.expires) {
+		l.tokens = 0
 	}
+	// What is left of the lease is kept: tokens taken from Redis are spent
+	// here or lapse with the lease, never dropped while it holds.
+	l.tokens += float64(res[0] - int64(n))
+	l.expires = now.Add(LeaseFor)
 	return d, nil
 }
