@@ -80,22 +80,64 @@ func startCPU(names []string, pgids []int) *cpuMeter {
 	return m
 }
 
-// stop returns "name=cores ..." for the phase, the load generator, and the
-// cores the rest of the machine used (other people's work): the noise.
-func (m *cpuMeter) stop() string {
-	wall := time.Since(m.t0).Seconds()
-	var parts []string
+// cpuUse is the CPU each process used over one measurement.
+type cpuUse struct {
+	wall   float64   // seconds
+	names  []string  // process names, then "load generator"
+	secs   []float64 // CPU seconds of each
+	others float64   // cores the rest of the machine used (the noise)
+}
+
+// stop ends the measurement.
+func (m *cpuMeter) stop() *cpuUse {
+	u := &cpuUse{wall: time.Since(m.t0).Seconds()}
 	ours := 0.0
 	for i, g := range m.pgids {
-		c := (groupCPU(g) - m.start[i]).Seconds() / wall
-		ours += c
-		parts = append(parts, fmt.Sprintf("%s %.2f", m.names[i], c))
+		s := (groupCPU(g) - m.start[i]).Seconds()
+		ours += s
+		u.names, u.secs = append(u.names, m.names[i]), append(u.secs, s)
 	}
-	self := (groupCPUOfPID(os.Getpid()) - m.self).Seconds() / wall
+	self := (groupCPUOfPID(os.Getpid()) - m.self).Seconds()
 	ours += self
-	parts = append(parts, fmt.Sprintf("load generator %.2f", self))
-	others := (systemCPU()-m.system).Seconds()/wall - ours
-	parts = append(parts, fmt.Sprintf("| others %.2f", max(0, others)))
+	u.names, u.secs = append(u.names, "load generator"), append(u.secs, self)
+	u.others = max(0, ((systemCPU()-m.system).Seconds()-ours)/u.wall)
+	return u
+}
+
+// secsOf returns the CPU seconds process name used (0 when it did not run).
+func (u *cpuUse) secsOf(name string) (float64, bool) {
+	if u == nil {
+		return 0, false
+	}
+	for i, n := range u.names {
+		if n == name {
+			return u.secs[i], true
+		}
+	}
+	return 0, false
+}
+
+// cores returns "name cores, ..., | others cores".
+func (u *cpuUse) cores() string {
+	var parts []string
+	for i, n := range u.names {
+		parts = append(parts, fmt.Sprintf("%s %.2f", n, u.secs[i]/u.wall))
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(", | others %.2f", u.others)
+}
+
+// perUnit returns "name µs, ..." per unit of work (requests or records),
+// leaving out processes that used (almost) nothing.
+func (u *cpuUse) perUnit(units int64) string {
+	if units <= 0 {
+		return ""
+	}
+	var parts []string
+	for i, n := range u.names {
+		if us := u.secs[i] / float64(units) * 1e6; us >= 0.5 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", n, us))
+		}
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -68,7 +68,7 @@ func main() {
 	flag.StringVar(&c.bin, "bin", "bin/vacunometro", "the vacunometro binary (make build)")
 	flag.StringVar(&c.traffic, "traffic", "loadtest/traffic.json", "records to send (the Locust traffic file)")
 	flag.StringVar(&c.pubsub, "pubsub", "auto", "Pub/Sub for the pubsub route: auto (PUBSUB_EMULATOR_HOST, else start the emulator if gcloud is installed, else pstest), emulator, embedded (pstest)")
-	flag.StringVar(&c.only, "only", "ingest,store,e2e,fresh,seed", "measurements to run, comma-separated")
+	flag.StringVar(&c.only, "only", "ingest,tiers,store,e2e,fresh,seed", "measurements to run, comma-separated")
 	flag.IntVar(&c.conns, "conns", 64, "keep-alive connections for single-record POSTs")
 	flag.IntVar(&c.batchConns, "batch-conns", 8, "keep-alive connections for batch POSTs")
 	flag.IntVar(&c.batch, "batch", 100, "records per batch POST")
@@ -103,7 +103,10 @@ type row struct {
 	ratio            string
 	p50, p99         time.Duration
 	errs             int64
-	cpu              string
+	cpu              *cpuUse
+	// reqs and recs are the requests answered and the records stored
+	// during the measurement: the units of CPU per request and per record.
+	reqs, recs int64
 }
 
 type bench struct {
@@ -116,6 +119,7 @@ type bench struct {
 	expected int64    // records accepted by vacunometro in this run (all generated ids)
 	failures []string
 	prof     *profiler
+	refRPS   float64 // the reference handler's requests/s (mean of its runs)
 }
 
 func (b *bench) put(key string, format string, v any) {
@@ -195,6 +199,7 @@ func run(ctx context.Context, c config) (int, error) {
 	if err := b.measure(ctx); err != nil {
 		return 1, err
 	}
+	b.cpuRatios()
 	b.print(time.Since(start))
 	if len(b.failures) > 0 {
 		return 1, fmt.Errorf("%d check(s) failed: %s", len(b.failures), strings.Join(b.failures, "; "))
@@ -218,12 +223,13 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 		refRPS = r.rps()
+		b.refRPS = refRPS
 	}
 	if b.want("ingest") {
 		type ingestRun struct {
 			name string
 			r    loadResult
-			cpu  string
+			cpu  *cpuUse
 		}
 		var runs []ingestRun
 		for _, sp := range []struct{ name, split string }{
@@ -238,13 +244,17 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 			logf("ingest %s: %d connections, single-record POSTs for %s", sp.name, c.conns, c.ingest)
 			m := b.meter(up.proc)
+			wait := b.prof.start(ctx, up.proc, up.url, "up-ingest-"+sp.name, c.ingest)
 			r := runLoad(ctx, single(up.url+"/api/records", c.ingest))
-			runs = append(runs, ingestRun{sp.name, r, m.stop()})
+			wait()
 			logf("ingest %s: %.0f requests/s", sp.name, r.rps())
 			b.expected += r.Records
+			// The CPU of a request is all it caused: metered until the
+			// records are stored and counted.
 			if _, err := b.settled(ctx, up.url, b.expected); err != nil {
 				b.fail("ingest %s: %v", sp.name, err)
 			}
+			runs = append(runs, ingestRun{sp.name, r, m.stop()})
 			if err := up.stop(30 * time.Second); err != nil {
 				b.fail("ingest %s: %v", sp.name, err)
 			}
@@ -254,10 +264,18 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 		refRPS = (refRPS + r2.rps()) / 2
+		b.refRPS = refRPS
 		for _, run := range runs {
 			b.add(row{name: "ingest " + run.name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: run.cpu}, run.r, refRPS)
 			b.put("ingest_rps_"+run.name, "%.0f", run.r.rps())
 			b.put("ingest_ratio_"+run.name, "%.2f", run.r.rps()/refRPS)
+		}
+	}
+	// 1b. The tiers as separate processes (Cloud Run's ingest, GKE's gRPC
+	// server and workers).
+	if b.want("tiers") {
+		if err := b.tiers(ctx, single); err != nil {
+			return err
 		}
 	}
 	if refRPS > 0 {
@@ -366,7 +384,7 @@ func (b *bench) storeCeiling(ctx context.Context, name string) (float64, error) 
 		return 0, err
 	}
 	b.rows = append(b.rows, row{name: name, load: fmt.Sprintf("%d docs/op, %d writer", c.storeBatch, c.storeWorkers),
-		recPerS: sr.rate(), ratio: "store", cpu: m.stop()})
+		recPerS: sr.rate(), ratio: "store", cpu: m.stop(), recs: sr.Docs})
 	logf("%s: %.0f documents/s", name, sr.rate())
 	return sr.rate(), nil
 }
@@ -396,6 +414,9 @@ func (b *bench) reference(ctx context.Context, single func(string, time.Duration
 // add appends a table row for a load result.
 func (b *bench) add(rw row, r loadResult, ref float64) {
 	rw.reqPerS, rw.recPerS, rw.p50, rw.p99, rw.errs = r.rps(), r.recPerS(), r.P50, r.P99, r.Errors
+	if rw.reqs == 0 && rw.recs == 0 {
+		rw.reqs, rw.recs = r.Requests, r.Records
+	}
 	if ref > 0 && rw.ratio == "" {
 		rw.ratio = fmt.Sprintf("%.2f", r.rps()/ref)
 	}
@@ -411,7 +432,7 @@ func (b *bench) endToEnd(ctx context.Context, up *upProc, spec loadSpec, name st
 	logf("%s: %d connections, %d record(s) per POST, for %s", name, spec.Conns, spec.PerBody, spec.Duration)
 	t0 := time.Now()
 	m := b.meter(up.proc)
-	wait := b.prof.start(ctx, up, strings.ReplaceAll(name, " ", "-"), spec.Duration)
+	wait := b.prof.start(ctx, up.proc, up.url, "up-"+strings.ReplaceAll(name, " ", "-"), spec.Duration)
 	r := runLoad(ctx, spec)
 	wait()
 	b.expected += r.Records
@@ -456,7 +477,7 @@ func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) err
 		Duration: b.c.fresh, Rate: rate, CheckIDs: true, OnSuccess: a.add}
 	logf("fresh: %.0f single-record POSTs/s (half of %.0f) for %s, watching /ws", rate, capacity, b.c.fresh)
 	m := b.meter(up.proc)
-	wait := b.prof.start(ctx, up, "fresh", spec.Duration)
+	wait := b.prof.start(ctx, up.proc, up.url, "up-fresh", spec.Duration)
 	r := runLoad(ctx, spec)
 	cpu := m.stop()
 	wait()
@@ -555,7 +576,7 @@ func (b *bench) seedBaseline(ctx context.Context, single func(string, time.Durat
 		return err
 	}
 	rate := float64(stored) / elapsed.Seconds()
-	rw := row{name: "seed design (stored)", load: fmt.Sprintf("1 rec/req, %d conns", b.c.conns), cpu: cpu}
+	rw := row{name: "seed design (stored)", load: fmt.Sprintf("1 rec/req, %d conns", b.c.conns), cpu: cpu, reqs: r.Requests, recs: stored}
 	rw.reqPerS, rw.recPerS, rw.p50, rw.p99, rw.errs = r.rps(), rate, r.P50, r.P99, r.Errors
 	b.rows = append(b.rows, rw)
 	if r.Errors > 0 {
@@ -682,8 +703,22 @@ func (b *bench) print(took time.Duration) {
 	tw.Flush()
 	fmt.Println("\nCPU cores used during each measurement (2 = the whole of a 2-core machine):")
 	for _, r := range b.rows {
-		if r.cpu != "" {
-			fmt.Printf("  %-38s %s\n", r.name, r.cpu)
+		if r.cpu != nil {
+			fmt.Printf("  %-40s %s\n", r.name, r.cpu.cores())
+		}
+	}
+	fmt.Println("\nCPU µs per request answered (per record stored where a request holds more than one), each process:")
+	for _, r := range b.rows {
+		if r.cpu == nil {
+			continue
+		}
+		switch {
+		case r.reqs > 0 && r.recs > r.reqs:
+			fmt.Printf("  %-40s per record: %s\n", r.name, r.cpu.perUnit(r.recs))
+		case r.reqs > 0:
+			fmt.Printf("  %-40s %s\n", r.name, r.cpu.perUnit(r.reqs))
+		case r.recs > 0:
+			fmt.Printf("  %-40s per document: %s\n", r.name, r.cpu.perUnit(r.recs))
 		}
 	}
 	fmt.Printf("\nservices: redis-server (appendfsync always), FerretDB/SQLite, %s; %d CPUs; took %s\n",
@@ -717,6 +752,11 @@ func (b *bench) printGoals() {
 		{"store_ratio", true, 0.7, "end to end, to raw InsertMany"},
 		{"vs_seed", true, 20, "records/s stored, ours to the seed's design"},
 		{"fresh_p99_ms", false, 250, "202 to WebSocket snapshot, p99"},
+		{"cpu_ratio_up_redis", false, 2, "up's CPU per single-record request, redis route, to the reference's"},
+		{"cpu_ratio_up_default", false, 2, "up's CPU per single-record request, default split, to the reference's"},
+		{"cpu_ratio_ingest_redis", false, 1.5, "vacunometro ingest alone, redis route, to the reference's"},
+		{"cpu_ratio_ingest_pubsub", false, 1.5, "vacunometro ingest alone, pubsub route, to the reference's"},
+		{"cpu_ratio_ferretdb", false, 1.3, "FerretDB's CPU per record from single POSTs, to its raw InsertMany's"},
 		{"lost", false, 0, "records lost"},
 		{"double_counted", false, 0, "records counted twice"},
 	}
@@ -727,7 +767,7 @@ func (b *bench) printGoals() {
 			continue
 		}
 		if !header {
-			fmt.Println("\ngoals (issue 5):")
+			fmt.Println("\ngoals (issues 5 and 15):")
 			header = true
 		}
 		met := v >= g.goal
@@ -755,4 +795,67 @@ func msStr(d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000)
+}
+
+// perUnit returns the CPU µs process proc used per request (or, with
+// perRecord, per record or document) over the rows whose name has prefix
+// (their mean when several: a reference measured before and after).
+func (b *bench) perUnit(prefix, proc string, perRecord bool) (float64, bool) {
+	var secs float64
+	var units int64
+	for _, r := range b.rows {
+		if !strings.HasPrefix(r.name, prefix) || r.cpu == nil {
+			continue
+		}
+		v, ok := r.cpu.secsOf(proc)
+		if !ok {
+			continue
+		}
+		secs += v
+		if perRecord {
+			units += r.recs
+		} else {
+			units += r.reqs
+		}
+	}
+	if units == 0 {
+		return 0, false
+	}
+	return secs / float64(units) * 1e6, true
+}
+
+// cpuRatios adds the CPU per request of our processes over the
+// reference's (issue 15): cpu_ratio_up_<route>, cpu_ratio_ingest_<route>,
+// and FerretDB's per record stored from single POSTs over its per document
+// in raw InsertMany, with the µs behind each.
+func (b *bench) cpuRatios() {
+	ref, ok := b.perUnit("reference", "reference", false)
+	if !ok || ref <= 0 {
+		return
+	}
+	b.put("cpu_us_ref", "%.1f", ref)
+	for _, rt := range []string{"redis", "grpc", "pubsub", "default"} {
+		if us, ok := b.perUnit("ingest "+rt, "up", false); ok {
+			b.put("cpu_us_up_"+rt, "%.1f", us)
+			b.put("cpu_ratio_up_"+rt, "%.2f", us/ref)
+		}
+	}
+	for _, rt := range []string{"redis", "grpc", "pubsub"} {
+		if us, ok := b.perUnit("tiers: ingest "+rt, "ingest", false); ok {
+			b.put("cpu_us_ingest_"+rt, "%.1f", us)
+			b.put("cpu_ratio_ingest_"+rt, "%.2f", us/ref)
+		}
+		for _, tier := range []string{"grpc-server", "worker-redis", "worker-pubsub", "realtime"} {
+			if us, ok := b.perUnit("tiers: ingest "+rt, tier, false); ok && us >= 0.5 {
+				b.put("cpu_us_"+strings.ReplaceAll(tier, "-", "_")+"_"+rt, "%.1f", us)
+			}
+		}
+	}
+	single, ok1 := b.perUnit("e2e single", "ferretdb", true)
+	raw, ok2 := b.perUnit("MongoDB InsertMany", "ferretdb", true)
+	if ok1 && ok2 && raw > 0 {
+		b.put("cpu_us_ferretdb_single", "%.1f", single)
+		b.put("cpu_us_ferretdb_raw", "%.1f", raw)
+		b.put("cpu_ratio_ferretdb", "%.2f", single/raw)
+	}
 }

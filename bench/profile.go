@@ -39,36 +39,37 @@ type profiler struct {
 	dir, token string
 }
 
-// start begins a profile of up lasting d and returns a function that waits
-// for it and reports where it went.
-func (p *profiler) start(ctx context.Context, up *upProc, phase string, d time.Duration) func() {
+// start begins a profile of process pr (serving /debug/pprof at base)
+// lasting d into DIR/name.pprof, and returns a function that waits for it
+// and reports where it went.
+func (p *profiler) start(ctx context.Context, pr *proc, base, name string, d time.Duration) func() {
 	if p == nil || p.dir == "" {
 		return func() {}
 	}
 	secs := int(math.Ceil(d.Seconds()))
 	done := make(chan string, 1)
-	if p.hasPprof(up) {
-		path := filepath.Join(p.dir, "up-"+phase+".pprof")
-		go func() { done <- p.pprof(ctx, up, path, secs) }()
+	if p.hasPprof(base) {
+		path := filepath.Join(p.dir, name+".pprof")
+		go func() { done <- p.pprof(ctx, base, path, secs) }()
 	} else if perf, err := exec.LookPath("perf"); err == nil {
-		path := filepath.Join(p.dir, "up-"+phase+".perf.data")
-		cmd := exec.CommandContext(ctx, perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(up.pid()), "-o", path,
+		path := filepath.Join(p.dir, name+".perf.data")
+		cmd := exec.CommandContext(ctx, perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(pr.pid()), "-o", path,
 			"--", "sleep", strconv.Itoa(secs))
 		go func() {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				done <- fmt.Sprintf("perf record: %v: %s", err, out)
 				return
 			}
-			done <- "perf profile of up: " + path + " (perf report -i " + path + " --no-children)"
+			done <- "perf profile of " + pr.name + ": " + path + " (perf report -i " + path + " --no-children)"
 		}()
 	} else {
-		return func() { logf("profile: up serves no /debug/pprof and perf is not installed") }
+		return func() { logf("profile: %s serves no /debug/pprof and perf is not installed", pr.name) }
 	}
 	return func() { logf("profile: %s", <-done) }
 }
 
-func (p *profiler) get(ctx context.Context, up *upProc, path string, timeout time.Duration) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.url+path, nil)
+func (p *profiler) get(ctx context.Context, base, path string, timeout time.Duration) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +77,10 @@ func (p *profiler) get(ctx context.Context, up *upProc, path string, timeout tim
 	return (&http.Client{Timeout: timeout}).Do(req)
 }
 
-func (p *profiler) hasPprof(up *upProc) bool {
+func (p *profiler) hasPprof(base string) bool {
 	// /debug/pprof/cmdline answers text/plain; a dashboard that serves its
 	// index.html for unknown paths answers text/html.
-	resp, err := p.get(context.Background(), up, "/debug/pprof/cmdline", 5*time.Second)
+	resp, err := p.get(context.Background(), base, "/debug/pprof/cmdline", 5*time.Second)
 	if err != nil {
 		return false
 	}
@@ -87,8 +88,8 @@ func (p *profiler) hasPprof(up *upProc) bool {
 	return resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain")
 }
 
-func (p *profiler) pprof(ctx context.Context, up *upProc, path string, secs int) string {
-	resp, err := p.get(ctx, up, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), time.Duration(secs+30)*time.Second)
+func (p *profiler) pprof(ctx context.Context, base, path string, secs int) string {
+	resp, err := p.get(ctx, base, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), time.Duration(secs+30)*time.Second)
 	if err != nil {
 		return "pprof: " + err.Error()
 	}
@@ -104,5 +105,5 @@ func (p *profiler) pprof(ctx context.Context, up *upProc, path string, secs int)
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		return "pprof: " + err.Error()
 	}
-	return "CPU profile of up: " + path + " (go tool pprof -top " + path + ")"
+	return "CPU profile: " + path + " (go tool pprof -top " + path + ")"
 }

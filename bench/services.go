@@ -300,21 +300,7 @@ func startUp(ctx context.Context, bin string, s *services, database, split, tag 
 	if err := os.MkdirAll(data, 0o750); err != nil {
 		return nil, fmt.Errorf("up data dir: %w", err)
 	}
-	env := []string{
-		"MONGODB_URI=" + s.mongoURI,
-		"MONGODB_DATABASE=" + database,
-		"REDIS_URL=" + s.redisURL,
-		"GRPC_SERVER_ADDRESS=" + grpcAddr,
-		"PUBSUB_PROJECT=" + database,
-		"LOG_LEVEL=warn",
-		"ADMIN_TOKEN=" + s.adminToken,
-		"LOCAL_PRODUCER_KEY=" + s.producerKey,
-	}
-	if s.pubsubHost != "" {
-		env = append(env, "PUBSUB_EMULATOR_HOST="+s.pubsubHost)
-	} else {
-		env = append(env, "PUBSUB_EMULATOR_HOST=")
-	}
+	env := append(s.env(database), "GRPC_SERVER_ADDRESS="+grpcAddr)
 	argv := []string{bin, "up", "--addr", addr, "--data", data}
 	if split != "" {
 		argv = append(argv, "--split", split)
