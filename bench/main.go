@@ -107,6 +107,8 @@ type row struct {
 	// reqs and recs are the requests answered and the records stored
 	// during the measurement: the units of CPU per request and per record.
 	reqs, recs int64
+	// batches: mean records per write to each route and per InsertMany.
+	batches string
 }
 
 type bench struct {
@@ -230,6 +232,7 @@ func (b *bench) measure(ctx context.Context) error {
 			name string
 			r    loadResult
 			cpu  *cpuUse
+			bat  string
 		}
 		var runs []ingestRun
 		for _, sp := range []struct{ name, split string }{
@@ -244,6 +247,7 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 			logf("ingest %s: %d connections, single-record POSTs for %s", sp.name, c.conns, c.ingest)
 			m := b.meter(up.proc)
+			bs := startBatches(up.url)
 			wait := b.prof.start(ctx, up.proc, up.url, "up-ingest-"+sp.name, c.ingest)
 			r := runLoad(ctx, single(up.url+"/api/records", c.ingest))
 			wait()
@@ -254,7 +258,7 @@ func (b *bench) measure(ctx context.Context) error {
 			if _, err := b.settled(ctx, up.url, b.expected); err != nil {
 				b.fail("ingest %s: %v", sp.name, err)
 			}
-			runs = append(runs, ingestRun{sp.name, r, m.stop()})
+			runs = append(runs, ingestRun{sp.name, r, m.stop(), bs.stop()})
 			if err := up.stop(30 * time.Second); err != nil {
 				b.fail("ingest %s: %v", sp.name, err)
 			}
@@ -266,7 +270,7 @@ func (b *bench) measure(ctx context.Context) error {
 		refRPS = (refRPS + r2.rps()) / 2
 		b.refRPS = refRPS
 		for _, run := range runs {
-			b.add(row{name: "ingest " + run.name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: run.cpu}, run.r, refRPS)
+			b.add(row{name: "ingest " + run.name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: run.cpu, batches: run.bat}, run.r, refRPS)
 			b.put("ingest_rps_"+run.name, "%.0f", run.r.rps())
 			b.put("ingest_ratio_"+run.name, "%.2f", run.r.rps()/refRPS)
 		}
@@ -379,6 +383,8 @@ func (b *bench) storeCeiling(ctx context.Context, name string) (float64, error) 
 	c := b.c
 	logf("%s: InsertMany of %d documents, %d writer(s), for %s", name, c.storeBatch, c.storeWorkers, c.store)
 	m := b.meter()
+	waitF := b.prof.start(ctx, b.svc.ferret(), b.svc.ferretDebug, "ferretdb-insertmany", c.store)
+	defer waitF()
 	sr, err := rawInsertMany(ctx, b.svc.mongoURI, b.database+"_raw", b.tr.records, c.storeBatch, c.storeWorkers, c.store)
 	if err != nil {
 		return 0, err
@@ -432,9 +438,12 @@ func (b *bench) endToEnd(ctx context.Context, up *upProc, spec loadSpec, name st
 	logf("%s: %d connections, %d record(s) per POST, for %s", name, spec.Conns, spec.PerBody, spec.Duration)
 	t0 := time.Now()
 	m := b.meter(up.proc)
+	bs := startBatches(up.url)
 	wait := b.prof.start(ctx, up.proc, up.url, "up-"+strings.ReplaceAll(name, " ", "-"), spec.Duration)
+	waitF := b.prof.start(ctx, b.svc.ferret(), b.svc.ferretDebug, "ferretdb-"+strings.ReplaceAll(name, " ", "-"), spec.Duration)
 	r := runLoad(ctx, spec)
 	wait()
+	waitF()
 	b.expected += r.Records
 	done, err := b.settled(ctx, up.url, b.expected)
 	cpu := m.stop()
@@ -446,7 +455,7 @@ func (b *bench) endToEnd(ctx context.Context, up *upProc, spec loadSpec, name st
 	rate := float64(r.Records) / elapsed.Seconds()
 	logf("%s: %d records accepted in %s, all counted after %s: %.0f records/s",
 		name, r.Records, r.Elapsed.Round(time.Millisecond), elapsed.Round(time.Millisecond), rate)
-	rw := row{name: name + " (stored+counted)", load: fmt.Sprintf("%d rec/req, %d conns", spec.PerBody, spec.Conns), cpu: cpu}
+	rw := row{name: name + " (stored+counted)", load: fmt.Sprintf("%d rec/req, %d conns", spec.PerBody, spec.Conns), cpu: cpu, batches: bs.stop()}
 	b.add(rw, r, 0)
 	b.rows[len(b.rows)-1].recPerS = rate
 	return rate, nil
@@ -477,6 +486,7 @@ func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) err
 		Duration: b.c.fresh, Rate: rate, CheckIDs: true, OnSuccess: a.add}
 	logf("fresh: %.0f single-record POSTs/s (half of %.0f) for %s, watching /ws", rate, capacity, b.c.fresh)
 	m := b.meter(up.proc)
+	bs := startBatches(up.url)
 	wait := b.prof.start(ctx, up.proc, up.url, "up-fresh", spec.Duration)
 	r := runLoad(ctx, spec)
 	cpu := m.stop()
@@ -488,7 +498,7 @@ func (b *bench) freshness(ctx context.Context, up *upProc, capacity float64) err
 		b.fail("fresh: %v", werr)
 	}
 	f := measureFreshness(a, frames, base)
-	rw := row{name: "freshness (202 -> /ws)", load: fmt.Sprintf("paced %.0f/s, %d conns", rate, b.c.conns), cpu: cpu}
+	rw := row{name: "freshness (202 -> /ws)", load: fmt.Sprintf("paced %.0f/s, %d conns", rate, b.c.conns), cpu: cpu, batches: bs.stop()}
 	b.add(rw, r, 0)
 	last := &b.rows[len(b.rows)-1]
 	last.p50, last.p99 = quantile(f.ByTotal, 0.5), quantile(f.ByTotal, 0.99)
@@ -719,6 +729,12 @@ func (b *bench) print(took time.Duration) {
 			fmt.Printf("  %-40s %s\n", r.name, r.cpu.perUnit(r.reqs))
 		case r.recs > 0:
 			fmt.Printf("  %-40s per document: %s\n", r.name, r.cpu.perUnit(r.recs))
+		}
+	}
+	fmt.Println("\nMean records per write (to each route's transport, and per MongoDB InsertMany):")
+	for _, r := range b.rows {
+		if r.batches != "" {
+			fmt.Printf("  %-40s %s\n", r.name, r.batches)
 		}
 	}
 	fmt.Printf("\nservices: redis-server (appendfsync always), FerretDB/SQLite, %s; %d CPUs; took %s\n",

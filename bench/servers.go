@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -240,8 +241,16 @@ func serveFerretDB(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve-ferretdb", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:27017", "listen address")
 	dir := fs.String("dir", "", "SQLite directory")
+	debug := fs.String("debug-addr", "", "serve Go's /debug/pprof here (make bench -profile)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *debug != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		go func() { _ = listenAndServe(ctx, *debug, mux) }()
 	}
 	if *dir == "" {
 		return errors.New("serve-ferretdb: -dir is required")

@@ -165,6 +165,8 @@ type services struct {
 	// producerKey is the key of the producer "local" the `up` processes
 	// make (LOCAL_PRODUCER_KEY) and the load generator sends.
 	producerKey string
+	// ferretDebug serves FerretDB's process's /debug/pprof.
+	ferretDebug string
 	procs       []*proc
 }
 
@@ -225,12 +227,17 @@ func startServices(ctx context.Context, dir string, pubsubMode string) (*service
 	if err != nil {
 		return nil, err
 	}
+	daddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	fp, err := startProc("ferretdb", filepath.Join(dir, "ferretdb.log"), nil, self,
-		"serve-ferretdb", "-addr", faddr, "-dir", filepath.Join(dir, "ferretdb"))
+		"serve-ferretdb", "-addr", faddr, "-dir", filepath.Join(dir, "ferretdb"), "-debug-addr", daddr)
 	if err != nil {
 		return nil, err
 	}
 	s.procs = append(s.procs, fp)
+	s.ferretDebug = "http://" + daddr
 	s.mongoURI = "mongodb://" + faddr + "/"
 	if err := waitMongo(ctx, s.mongoURI, 30*time.Second, fp); err != nil {
 		return nil, err

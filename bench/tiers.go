@@ -111,6 +111,11 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 		}
 		logf("tiers, ingest %s: %d connections, single-record POSTs for %s", name, c.conns, c.ingest)
 		m := b.meter(append([]*proc{in.proc}, procs...)...)
+		urls := []string{in.url}
+		for _, t := range back {
+			urls = append(urls, t.url)
+		}
+		bs := startBatches(urls...)
 		wait := b.prof.start(ctx, in.proc, in.url, "ingest-"+name, c.ingest)
 		var waits []func()
 		for _, t := range back {
@@ -126,11 +131,22 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 			b.fail("tiers, ingest %s: %v", name, err)
 		}
 		use := m.stop()
+		bat := bs.stop()
 		if err := in.stop(30 * time.Second); err != nil {
 			b.fail("tiers, ingest %s: %v", name, err)
 		}
 		logf("tiers, ingest %s: %.0f requests/s", name, r.rps())
-		b.add(row{name: "tiers: ingest " + name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: use}, r, b.refRPS)
+		b.add(row{name: "tiers: ingest " + name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: use, batches: bat}, r, b.refRPS)
+	}
+	return nil
+}
+
+// ferret is FerretDB's process.
+func (s *services) ferret() *proc {
+	for _, p := range s.procs {
+		if p.name == "ferretdb" {
+			return p
+		}
 	}
 	return nil
 }

@@ -54,6 +54,10 @@ func buildIngest(ctx context.Context, c *clients, o ingestOptions) (*ingestTier,
 		}
 		if r != nil {
 			routes[k.name] = r
+			if ob, ok := r.(interface{ ObserveBatches(func(int)) }); ok {
+				h := c.m.RouteBatch.WithLabelValues(k.name)
+				ob.ObserveBatches(func(n int) { h.Observe(float64(n)) })
+			}
 		}
 	}
 	if c.set.Faults != "" {

@@ -23,7 +23,8 @@ type Metrics struct {
 	Stored       *prometheus.CounterVec   // outcome: fresh, duplicate, failed
 	Counted      prometheus.Counter
 	SinkBatch    prometheus.Histogram
-	Redelivered  *prometheus.CounterVec // route: messages delivered again (claimed or redelivered)
+	RouteBatch   *prometheus.HistogramVec // route: records per write to the transport (XADD, call, message)
+	Redelivered  *prometheus.CounterVec   // route: messages delivered again (claimed or redelivered)
 	// Producer counts requests and records by producer and outcome:
 	// accepted (records), refused (requests: no, unknown or revoked key;
 	// producer "none" or "unknown" when the key names none), rate_limited
@@ -49,9 +50,10 @@ func New() *Metrics {
 	m.Stored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_sink_records_total", Help: "Records the sink wrote to MongoDB (fresh, duplicate) or failed to store (failed)."}, []string{"outcome"})
 	m.Counted = prometheus.NewCounter(prometheus.CounterOpts{Name: "vacunometro_sink_counted_total", Help: "Records newly counted in the live view."})
 	m.SinkBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vacunometro_sink_batch_records", Help: "Records per MongoDB InsertMany.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	m.RouteBatch = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vacunometro_route_batch_records", Help: "Records per write to the route's transport (an XADD, a gRPC call, a Pub/Sub message).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"route"})
 	m.Redelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_redelivered_total", Help: "Messages a worker received again (claimed from a dead consumer or redelivered)."}, []string{"route"})
 	m.Producer = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vacunometro_producer_total", Help: "By producer: records accepted, requests refused (no, unknown or revoked key), records rate-limited (429)."}, []string{"producer", "outcome"})
-	for _, c := range []prometheus.Collector{m.HTTPRequests, m.HTTPDuration, m.Records, m.RouteErrors, m.Handoff, m.StoreLag, m.Stored, m.Counted, m.SinkBatch, m.Redelivered, m.Producer} {
+	for _, c := range []prometheus.Collector{m.HTTPRequests, m.HTTPDuration, m.Records, m.RouteErrors, m.Handoff, m.StoreLag, m.Stored, m.Counted, m.SinkBatch, m.RouteBatch, m.Redelivered, m.Producer} {
 		f(c)
 	}
 	return m

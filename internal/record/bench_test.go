@@ -17,3 +17,15 @@ func BenchmarkDecode1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeOne decodes a single-record request, the commonest.
+func BenchmarkDecodeOne(b *testing.B) {
+	body := []byte(seedRecord)
+	d := newDecoder()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -218,7 +218,7 @@ func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 		if err := json.Unmarshal(body, &raws); err != nil {
 			return nil, nil, &SyntaxError{Index: -1, Msg: describeJSONError(err)}
 		}
-	} else {
+	} else if raws = oneObject(body); raws == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		for i := 0; ; i++ {
 			var w wire
@@ -245,7 +245,7 @@ func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 	t := now().UTC()
 	out := make([]Record, len(raws))
 	var errs BatchError
-	firstWithID := map[string]int{}
+	var firstWithID map[string]int // made for the second record with an id
 	var clientIDs []int
 	for i := range raws {
 		r, err := d.normalize(&raws[i], t)
@@ -255,6 +255,9 @@ func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 		}
 		if present(raws[i].ID) {
 			clientIDs = append(clientIDs, i)
+			if firstWithID == nil {
+				firstWithID = make(map[string]int, len(raws))
+			}
 			if j, dup := firstWithID[r.ID]; dup {
 				errs.add(j, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, i)}})
 				errs.add(i, FieldErrors{{Field: "id", Message: fmt.Sprintf("id %q is also given to record %d: one id, one record", r.ID, j)}})
@@ -271,6 +274,22 @@ func (d *Decoder) DecodeClient(body []byte) ([]Record, []int, error) {
 }
 
 const recordSeparator = 0x1e
+
+// oneObject decodes a body that is one JSON object (the commonest
+// request: one record) without a stream decoder and its buffer; nil when
+// the body is anything else (NDJSON, or an error the stream decoder then
+// describes). For NDJSON it costs a scan of the first object only: the
+// syntax check stops where the second begins.
+func oneObject(body []byte) []wire {
+	if body[len(body)-1] != '}' {
+		return nil
+	}
+	raws := make([]wire, 1)
+	if json.Unmarshal(body, &raws[0]) != nil {
+		return nil
+	}
+	return raws
+}
 
 func describeJSONError(err error) string {
 	var se *json.SyntaxError

@@ -6,6 +6,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -44,13 +45,25 @@ type Batched struct {
 	name    string
 	b       *batch.Batcher[record.Record]
 	closeFn func() error
+	observe atomic.Pointer[func(records int)]
 }
 
 // NewBatched returns the ingest side of route name. flush writes one batch;
 // closeFn (optional) releases the transport after the batcher has flushed.
 func NewBatched(name string, flush batch.Flush[record.Record], opts batch.Options, closeFn func() error) *Batched {
-	return &Batched{name: name, b: batch.New(flush, opts), closeFn: closeFn}
+	r := &Batched{name: name, closeFn: closeFn}
+	r.b = batch.New(func(ctx context.Context, recs []record.Record) error {
+		if f := r.observe.Load(); f != nil {
+			(*f)(len(recs))
+		}
+		return flush(ctx, recs)
+	}, opts)
+	return r
 }
+
+// ObserveBatches makes f see the size of every batch written to the
+// transport (the metric vacunometro_route_batch_records).
+func (r *Batched) ObserveBatches(f func(records int)) { r.observe.Store(&f) }
 
 // Name is the route's name.
 func (r *Batched) Name() string { return r.name }
