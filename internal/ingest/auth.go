@@ -23,11 +23,6 @@ type Limiter interface {
 	Take(ctx context.Context, id producer.Identity, n int) (producer.Decision, error)
 }
 
-// quotaTimeout bounds the quota check of one request; a Redis that does
-// not answer lets the request through (the quota protects the others, an
-// outage must not stop everyone).
-const quotaTimeout = 300 * time.Millisecond
-
 // authenticate answers 401/403/503 and returns false unless the request
 // carries an active producer's key.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (producer.Identity, bool) {
@@ -69,9 +64,10 @@ func (s *Server) takeQuota(ctx context.Context, w http.ResponseWriter, id produc
 	if s.cfg.Quota == nil {
 		return true
 	}
-	qctx, cancel := context.WithTimeout(ctx, min(s.cfg.AttemptTimeout, quotaTimeout))
-	d, err := s.cfg.Quota.Take(qctx, id, n)
-	cancel()
+	// The Limiter bounds its own trips to Redis (producer.TripTimeout); a
+	// Redis that does not answer lets the request through: the quota
+	// protects the others, an outage must not stop everyone.
+	d, err := s.cfg.Quota.Take(ctx, id, n)
 	if err != nil {
 		if k, ok := s.quotaWarn.Allow(); ok {
 			s.cfg.Log.Warn("quota unavailable: records accepted without the rate limit", "err", err, "times", k)

@@ -56,6 +56,11 @@ type lease struct {
 // LeaseFor is how long an instance may spend tokens it took ahead.
 const LeaseFor = time.Second
 
+// TripTimeout bounds one trip to Redis; the caller decides what a failed
+// trip means (the ingest lets the request through). Requests served from
+// the lease make no trip and no timer.
+const TripTimeout = 300 * time.Millisecond
+
 // NewQuota returns the quota kept in rdb, with the default rate and burst
 // for producers without their own; rate 0 makes the default unlimited.
 func NewQuota(rdb redis.UniversalClient, rate float64, burst int) *Quota {
@@ -169,7 +174,9 @@ func (q *Quota) Take(ctx context.Context, id Identity, n int) (Decision, error) 
 	l.refill = ch
 	q.mu.Unlock()
 	extra := min(int(rate/20), burst/10)
-	res, err := takeLua.Run(ctx, q.rdb, []string{fmt.Sprintf(schema.QuotaKeyFmt, id.Name)}, rate, burst, n, extra).Int64Slice()
+	tctx, cancel := context.WithTimeout(ctx, TripTimeout)
+	res, err := takeLua.Run(tctx, q.rdb, []string{fmt.Sprintf(schema.QuotaKeyFmt, id.Name)}, rate, burst, n, extra).Int64Slice()
+	cancel()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected answer %v", res)
 	}
