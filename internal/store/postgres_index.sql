@@ -1,0 +1,35 @@
+-- FerretDB v1 on PostgreSQL: make the view's repair read (an exact-_id find
+-- per id, store.Lookup) use an index instead of reading the whole records
+-- table. Run it with psql on the database FerretDB uses, once the records
+-- collection exists (after the first start), and again after the collection
+-- is dropped and recreated; it is idempotent:
+--
+--   psql -h HOST -d DATABASE -v db=vacunometro -f postgres_index.sql
+--
+-- db is the MongoDB database name (MONGODB_DATABASE, default vacunometro),
+-- which FerretDB keeps as a PostgreSQL schema. Then restart FerretDB (or
+-- wait for its pool to replace its connections): sessions opened before
+-- keep their old plans.
+--
+-- Why: FerretDB v1.24 sends {_id: "x"} as
+--   SELECT _jsonb FROM "db"."records_<hash>" WHERE _jsonb->$1 @> $2
+-- with $1 = '_id' and $2 = '"x"'. Its own _id index is a btree on
+-- (_jsonb->'_id'), which cannot serve @>. A GIN index on the same expression
+-- can, but only in a plan made with the parameters' values: a prepared
+-- statement's generic plan sees _jsonb->$1, matches no index expression and
+-- scans, and PostgreSQL keeps a generic plan once it looked no dearer than
+-- the first five (which, on a small or unindexed table, are scans too).
+-- plan_cache_mode = force_custom_plan makes FerretDB's sessions plan every
+-- statement with its values, so the GIN index is always matched.
+\set ON_ERROR_STOP on
+\if :{?db}
+\else
+\set db vacunometro
+\endif
+SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %I.%I USING gin ((_jsonb->''_id'') jsonb_path_ops)',
+              (_jsonb->>'table') || '_vac_id_gin', :'db', _jsonb->>'table')
+  FROM :"db"._ferretdb_database_metadata
+ WHERE _jsonb->'_id' = '"records"'::jsonb
+\gexec
+SELECT format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', current_database())
+\gexec

@@ -1,0 +1,206 @@
+//go:build !noembed
+
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/store"
+	"github.com/vacunometro/vacunometro/internal/testenv"
+)
+
+// fillPG stores n records lk-0 .. lk-(n-1) in batch "b1" and returns their ids.
+func fillPG(tb testing.TB, st *store.Store, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i += 1000 {
+		part := make([]record.Record, 0, 1000)
+		for k := i; k < min(i+1000, n); k++ {
+			id := fmt.Sprintf("lk-%d", k)
+			ids = append(ids, id)
+			part = append(part, record.Record{ID: id, Name: "Ana", DepartmentCode: "GT-GU", Department: "Guatemala",
+				Age: 30, Vaccine: "Moderna", Dose: 1, ReceivedAt: now, Route: "redis"})
+		}
+		if _, err := st.Insert(ctx, "b1", part); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// settled reads the table's counters once they stopped moving (sessions
+// publish theirs up to a second late, and a closing one on exit).
+func settled(f *testenv.FerretPG, table string) testenv.TableStats {
+	prev := f.Stats(table)
+	for i := 0; i < 20; i++ {
+		time.Sleep(1100 * time.Millisecond)
+		cur := f.Stats(table)
+		if cur == prev {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
+// TestLookupPostgresUsesIndex proves on FerretDB/PostgreSQL, by PostgreSQL's
+// own counters of the records table, that the repair's read (Lookup) of k
+// ids reads O(k) rows once postgres_index.sql ran, where without it every
+// id is a sequential scan of all n rows.
+func TestLookupPostgresUsesIndex(t *testing.T) {
+	const n, k = 20_000, 200
+	ctx := context.Background()
+	f := testenv.StartFerretPG(t)
+	st, err := store.Open(ctx, f.URI, "vacunometro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := fillPG(t, st, n)
+	table := f.CollectionTable("vacunometro", store.Collection)
+	want := make([]string, 0, k)
+	for i := 0; i < k-10; i++ {
+		want = append(want, ids[(i*7919)%n])
+	}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprintf("missing-%d", i))
+	}
+
+	// Without the index: FerretDB's find is a scan of the table per id.
+	base := settled(f, table)
+	if _, err := st.Lookup(ctx, want[:20]); err != nil {
+		t.Fatal(err)
+	}
+	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.SeqScan >= 20 })
+	d := settled(f, table).Sub(base)
+	t.Logf("without the index: 20 ids: %+v", d)
+	if d.SeqScan < 20 || d.SeqTupRead < 20*n {
+		t.Fatalf("expected 20 sequential scans of %d rows without the index (the test would not see a scan): %+v", n, d)
+	}
+	_ = st.Close(ctx)
+
+	// With it, as an operator sets it up: the script, then FerretDB restarted.
+	f.IndexRecords("vacunometro")
+	f.Restart()
+	st, err = store.Open(ctx, f.URI, "vacunometro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	base = settled(f, table)
+	got, err := st.Lookup(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != k-10 {
+		t.Fatalf("lookup of %d ids (%d missing): %d found", k, 10, len(got))
+	}
+	for _, g := range got {
+		if g.Batch != "b1" || !strings.HasPrefix(g.ID, "lk-") || g.Department != "Guatemala" {
+			t.Fatalf("lookup returned %+v", g)
+		}
+	}
+	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxScan >= k })
+	d = settled(f, table).Sub(base)
+	t.Logf("with the index: %d ids in %d rows: %+v", k, n, d)
+	if d.IdxScan < k {
+		t.Fatalf("expected %d index scans, one per id: %+v", k, d)
+	}
+	if d.SeqScan != 0 || d.SeqTupRead != 0 {
+		t.Fatalf("the lookup scanned the table: %+v", d)
+	}
+	if d.IdxTupFetch > 2*k {
+		t.Fatalf("the lookup of %d ids fetched %d rows by index", k, d.IdxTupFetch)
+	}
+
+	// FerretDB's own explain of the find Lookup sends shows PostgreSQL's plan.
+	plan := explainFind(t, f.URI, bson.D{{Key: "_id", Value: ids[42]}})
+	t.Logf("explain {_id: %q}: %s", ids[42], plan)
+	if !strings.Contains(plan, "_vac_id_gin") || strings.Contains(plan, "Seq Scan") {
+		t.Fatalf("FerretDB's find by _id is not planned on the GIN index: %s", plan)
+	}
+}
+
+// explainFind returns FerretDB's explain of find(filter) on the records.
+func explainFind(t *testing.T, uri string, filter bson.D) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	var res bson.M
+	err = c.Database("vacunometro").RunCommand(ctx, bson.D{
+		{Key: "explain", Value: bson.D{{Key: "find", Value: store.Collection}, {Key: "filter", Value: filter}, {Key: "limit", Value: 1}}},
+	}).Decode(&res)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	b, _ := bson.MarshalExtJSON(res["queryPlanner"], false, false)
+	return string(b)
+}
+
+// BenchmarkLookupPostgres is BenchmarkLookup on FerretDB/PostgreSQL with
+// postgres_index.sql applied, at each collection size of
+// VAC_BENCH_PG_DOCS (default 10000,200000): the cost per id should not grow
+// with the collection. It reports sequential scans per op (expected 0).
+func BenchmarkLookupPostgres(b *testing.B) {
+	sizes := []int{10_000, 200_000}
+	if v := os.Getenv("VAC_BENCH_PG_DOCS"); v != "" {
+		sizes = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 2000 {
+				b.Fatalf("VAC_BENCH_PG_DOCS: %q", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("docs=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			f := testenv.StartFerretPG(b)
+			st, err := store.Open(ctx, f.URI, "vacunometro")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids := fillPG(b, st, n)
+			_ = st.Close(ctx)
+			f.IndexRecords("vacunometro")
+			f.Query("ANALYZE")
+			f.Restart()
+			st, err = store.Open(ctx, f.URI, "vacunometro")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close(ctx)
+			table := f.CollectionTable("vacunometro", store.Collection)
+			base := settled(f, table)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := (i * 1000) % (n - 1000)
+				got, err := st.Lookup(ctx, ids[start:start+1000])
+				if err != nil || len(got) != 1000 {
+					b.Fatalf("lookup: %d, %v", len(got), err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/id")
+			d := f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxScan >= int64(b.N*1000) })
+			b.ReportMetric(float64(d.SeqScan)/float64(b.N), "seqscans/op")
+		})
+	}
+}
