@@ -7,9 +7,11 @@
 --   psql -h HOST -d DATABASE -v db=vacunometro -f postgres_index.sql
 --
 -- db is the MongoDB database name (MONGODB_DATABASE, default vacunometro),
--- which FerretDB keeps as a PostgreSQL schema. Then restart FerretDB (or
--- wait for its pool to replace its connections): sessions opened before
--- keep their old plans.
+-- which FerretDB keeps as a PostgreSQL schema. The setting below applies to
+-- sessions opened after it: run the script once before FerretDB first
+-- connects (on the empty database: it only sets plan_cache_mode), and again
+-- after the first start, or restart FerretDB after running it on a
+-- database FerretDB already uses (sessions opened before keep old plans).
 --
 -- Why: FerretDB v1.24 sends {_id: "x"} as
 --   SELECT _jsonb FROM "db"."records_<hash>" WHERE _jsonb->$1 @> $2
@@ -29,10 +31,16 @@
 \else
 \set db vacunometro
 \endif
+SELECT format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', current_database())
+\gexec
+SELECT to_regclass(format('%I._ferretdb_database_metadata', :'db')) IS NOT NULL AS have_db
+\gset
+\if :have_db
 SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %I.%I USING gin ((_jsonb->''_id'') jsonb_path_ops) WITH (fastupdate = off)',
               (_jsonb->>'table') || '_vac_id_gin', :'db', _jsonb->>'table')
   FROM :"db"._ferretdb_database_metadata
  WHERE _jsonb->'_id' = '"records"'::jsonb
 \gexec
-SELECT format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', current_database())
-\gexec
+\else
+\echo FerretDB has no database :db here yet: run this again once the records collection exists.
+\endif
