@@ -41,21 +41,6 @@ func fillPG(tb testing.TB, st *store.Store, n int) []string {
 	return ids
 }
 
-// settled reads the table's counters once they stopped moving (sessions
-// publish theirs up to a second late, and a closing one on exit).
-func settled(f *testenv.FerretPG, table string) testenv.TableStats {
-	prev := f.Stats(table)
-	for i := 0; i < 20; i++ {
-		time.Sleep(1100 * time.Millisecond)
-		cur := f.Stats(table)
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
-}
-
 // TestLookupPostgresUsesIndex proves on FerretDB/PostgreSQL, by PostgreSQL's
 // own counters of the records table, that the repair's read (Lookup) of k
 // ids reads O(k) rows once postgres_index.sql ran, where without the index
@@ -86,12 +71,12 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 	}
 
 	// Without the index: FerretDB's find is a scan of the table per id.
-	base := settled(f, table)
+	base := f.Settled(table)
 	if _, err := st.Lookup(ctx, ids[n-before:]); err != nil {
 		t.Fatal(err)
 	}
 	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.SeqScan >= before })
-	d := settled(f, table).Sub(base)
+	d := f.Settled(table).Sub(base)
 	t.Logf("without the index: %d ids: %+v", before, d)
 	if d.SeqScan < before || d.SeqTupRead < before*n {
 		t.Fatalf("expected %d sequential scans of %d rows without the index (the test would not see a scan): %+v", before, n, d)
@@ -99,7 +84,7 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 
 	// With it, FerretDB's sessions kept.
 	f.IndexRecords("vacunometro")
-	base = settled(f, table)
+	base = f.Settled(table)
 	got, err := st.Lookup(ctx, want)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +98,7 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 		}
 	}
 	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxScan >= k })
-	d = settled(f, table).Sub(base)
+	d = f.Settled(table).Sub(base)
 	t.Logf("with the index: %d ids in %d rows: %+v", k, n, d)
 	if d.IdxScan < k {
 		t.Fatalf("expected %d index scans, one per id: %+v", k, d)
@@ -189,7 +174,7 @@ func BenchmarkLookupPostgres(b *testing.B) {
 			}
 			defer st.Close(ctx)
 			table := f.CollectionTable("vacunometro", store.Collection)
-			base := settled(f, table)
+			base := f.Settled(table)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				start := (i * 1000) % (n - 1000)

@@ -179,3 +179,19 @@ func (f *FerretPG) StatsUntil(table string, base TableStats, timeout time.Durati
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Settled reads table's counters once they stopped moving (sessions
+// publish theirs up to a second late, and a closing one as it exits).
+func (f *FerretPG) Settled(table string) TableStats {
+	f.t.Helper()
+	prev := f.Stats(table)
+	for i := 0; i < 20; i++ {
+		time.Sleep(1100 * time.Millisecond)
+		cur := f.Stats(table)
+		if cur == prev {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
