@@ -204,9 +204,10 @@ func (s *Store) Insert(ctx context.Context, batch string, recs []record.Record) 
 // PostgresIndexSQL is the psql script that gives FerretDB v1 on PostgreSQL
 // an index its exact-_id finds use (Lookup), and makes its sessions plan
 // each statement with its parameters so that the index is matched. Run it
-// on FerretDB's PostgreSQL database after the records collection exists
-// (psql -v db=MONGODB_DATABASE -f internal/store/postgres_index.sql), then
-// restart FerretDB. The product never connects to PostgreSQL itself.
+// with psql on FerretDB's PostgreSQL database (psql -v db=MONGODB_DATABASE
+// -f internal/store/postgres_index.sql) before FerretDB first connects and
+// again once the records collection exists, or once and then restart
+// FerretDB. The product never connects to PostgreSQL itself.
 //
 //go:embed postgres_index.sql
 var PostgresIndexSQL string
