@@ -110,6 +110,15 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 		t.Fatalf("the lookup of %d ids fetched %d rows by index", k, d.IdxTupFetch)
 	}
 
+	// What keeps a one-row lookup cheap at any size (see the script).
+	conf := f.Query(`SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting
+		WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	for _, want := range []string{"plan_cache_mode=force_custom_plan", "jit=off", "max_parallel_workers_per_gather=0"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("the database's settings %q lack %s", conf, want)
+		}
+	}
+
 	// FerretDB's own explain of the find Lookup sends shows PostgreSQL's plan.
 	plan := explainFind(t, f.URI, bson.D{{Key: "_id", Value: ids[42]}})
 	t.Logf("explain {_id: %q}: %s", ids[42], plan)
