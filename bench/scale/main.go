@@ -122,8 +122,14 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	if c.storeKind == "sqlite" {
+	switch c.storeKind {
+	case "sqlite":
 		if err := embedded.IndexIDs(ctx, filepath.Join(c.dir, "mongo"), "vacunometro", store.Collection); err != nil {
+			return err
+		}
+	case "postgres":
+		// The records collection exists now (up made it): its _id index.
+		if err := pgIndex(c.pgURL); err != nil {
 			return err
 		}
 	}
@@ -283,6 +289,10 @@ func startMongo(ctx context.Context, c config, log *slog.Logger) (string, func()
 	if out, err := exec.Command("psql", "-h", "127.0.0.1", "-d", "postgres", "-c", "CREATE DATABASE "+db).CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %v: %s", db, err, out)
 	}
+	// Before FerretDB connects: its sessions plan with parameters' values.
+	if err := pgIndex(c.pgURL); err != nil {
+		return "", nil, err
+	}
 	f, err := ferretdb.New(&ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}, Handler: "postgresql",
 		PostgreSQLURL: c.pgURL, Logger: log})
 	if err != nil {
@@ -297,6 +307,18 @@ func startMongo(ctx context.Context, c config, log *slog.Logger) (string, func()
 		<-done
 		_ = exec.Command("psql", "-h", "127.0.0.1", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS "+db).Run()
 	}, nil
+}
+
+// pgIndex runs store.PostgresIndexSQL on the database of pgURL, as an
+// operator of FerretDB/PostgreSQL does (see that script).
+func pgIndex(pgURL string) error {
+	db := pgURL[strings.LastIndex(pgURL, "/")+1:]
+	cmd := exec.Command("psql", "-X", "-q", "-h", "127.0.0.1", "-d", db, "-v", "db=vacunometro", "-f", "-")
+	cmd.Stdin = strings.NewReader(store.PostgresIndexSQL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("postgres_index.sql: %v: %s", err, out)
+	}
+	return nil
 }
 
 type upProc struct {

@@ -44,13 +44,41 @@ func StartFerretDB(ctx context.Context, dir, addr string, log *slog.Logger) (*Fe
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
+	fd, err := runFerretDB(ctx, &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		// FerretDB logs every connection at INFO: keep only its warnings.
 		Logger: slog.New(warnOnly{Handler: log.With("part", "ferretdb").Handler()}),
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := MakePrivate(dir); err != nil {
+		log.Warn("ferretdb: make the data directory private", "err", err)
+	}
+	return fd, nil
+}
+
+// StartFerretDBPostgres serves MongoDB's wire protocol on addr with the
+// PostgreSQL database at pgURL as FerretDB's backend (tests and the scale
+// benchmark; `up` embeds only SQLite). log gets FerretDB's own records, the
+// SQL it sends included at debug level.
+func StartFerretDBPostgres(ctx context.Context, pgURL, addr string, log *slog.Logger) (*FerretDB, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	return runFerretDB(ctx, &ferretdb.Config{
+		Listener:      ferretdb.ListenerConfig{TCP: addr},
+		Handler:       "postgresql",
+		PostgreSQLURL: pgURL,
+		Logger:        log.With("part", "ferretdb"),
+	})
+}
+
+// runFerretDB runs FerretDB with cfg until Stop and waits for its listener.
+func runFerretDB(ctx context.Context, cfg *ferretdb.Config) (*FerretDB, error) {
+	f, err := ferretdb.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ferretdb: %w", err)
 	}
@@ -60,9 +88,6 @@ func StartFerretDB(ctx context.Context, dir, addr string, log *slog.Logger) (*Fe
 		defer close(fd.done)
 		f.Run(rctx)
 	}()
-	if err := MakePrivate(dir); err != nil {
-		log.Warn("ferretdb: make the data directory private", "err", err)
-	}
 	// MongoDBURI blocks until the listener is up; call it only after Run started.
 	uriCh := make(chan string, 1)
 	go func() { uriCh <- f.MongoDBURI() }()

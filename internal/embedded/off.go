@@ -22,6 +22,11 @@ func StartFerretDB(context.Context, string, string, *slog.Logger) (*FerretDB, er
 	return nil, ErrNotBuiltIn
 }
 
+// StartFerretDBPostgres fails: not built in.
+func StartFerretDBPostgres(context.Context, string, string, *slog.Logger) (*FerretDB, error) {
+	return nil, ErrNotBuiltIn
+}
+
 // Stop does nothing.
 func (f *FerretDB) Stop() {}
 

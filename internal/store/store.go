@@ -7,10 +7,17 @@
 // exact _id, and one natural-order scan for a full rebuild. No count, no
 // range query, no sort: FerretDB v1 answers those by scanning every document
 // (CountDocuments over 1M documents takes about 2 minutes on SQLite).
+//
+// An exact _id is answered from an index on MongoDB itself; on FerretDB v1
+// only with an index FerretDB does not make: on SQLite, embedded.IndexIDs
+// (which `up` runs); on PostgreSQL, PostgresIndexSQL, run once by whoever
+// runs FerretDB there (see that file). Without it FerretDB/PostgreSQL reads
+// the whole table for every id.
 package store
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"sync"
@@ -228,10 +235,26 @@ type insertReply struct {
 	} `bson:"writeConcernError"`
 }
 
+// PostgresIndexSQL is the psql script that gives FerretDB v1 on PostgreSQL
+// an index its exact-_id finds use (Lookup), and makes its sessions plan
+// each statement with its parameters so that the index is matched. Run it
+// with psql on FerretDB's PostgreSQL database (psql -v db=MONGODB_DATABASE
+// -f internal/store/postgres_index.sql) before FerretDB first connects and
+// again once the records collection exists, or once and then restart
+// FerretDB. The product never connects to PostgreSQL itself.
+//
+//go:embed postgres_index.sql
+var PostgresIndexSQL string
+
 // Lookup returns the stored form of each id that MongoDB holds (missing
 // ids are left out), with one exact-_id query per id, a few at a time: an
-// exact _id is the one filter every backend answers from its index, where
-// FerretDB v1 answers $in by scanning the collection.
+// exact _id is the one filter every backend can answer from an index, where
+// FerretDB v1 answers $in, ranges and any limit with a filter by reading the
+// whole collection. Each find costs one index probe, so a lookup of k ids
+// costs O(k) whatever the collection holds: on MongoDB through its _id
+// index, on FerretDB/SQLite through embedded.IndexIDs, on FerretDB/PostgreSQL
+// through the GIN index of PostgresIndexSQL (FerretDB sends
+// `_jsonb->$1 @> $2`, which its own btree on _jsonb->'_id' cannot serve).
 func (s *Store) Lookup(ctx context.Context, ids []string) ([]Stored, error) {
 	const parallel = 16
 	var (

@@ -1,6 +1,7 @@
 // Package testenv starts the real services of the integration tests: a
 // redis-server of the test's own on a free port, FerretDB (embedded on
-// SQLite, or the MongoDB at VAC_TEST_MONGODB_URI), and the Google Pub/Sub
+// SQLite, or the MongoDB at VAC_TEST_MONGODB_URI; FerretDB on a PostgreSQL
+// database of the test's own with StartFerretPG), and the Google Pub/Sub
 // emulator at PUBSUB_EMULATOR_HOST. Under CI (or VAC_REQUIRE_SERVICES=1) a
 // missing service fails the test instead of skipping it.
 package testenv

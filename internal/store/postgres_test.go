@@ -1,0 +1,202 @@
+//go:build !noembed
+
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/store"
+	"github.com/vacunometro/vacunometro/internal/testenv"
+)
+
+// fillPG stores n records lk-0 .. lk-(n-1) in batch "b1" and returns their ids.
+func fillPG(tb testing.TB, st *store.Store, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i += 1000 {
+		part := make([]record.Record, 0, 1000)
+		for k := i; k < min(i+1000, n); k++ {
+			id := fmt.Sprintf("lk-%d", k)
+			ids = append(ids, id)
+			part = append(part, record.Record{ID: id, Name: "Ana", DepartmentCode: "GT-GU", Department: "Guatemala",
+				Age: 30, Vaccine: "Moderna", Dose: 1, ReceivedAt: now, Route: "redis"})
+		}
+		if _, err := st.Insert(ctx, "b1", part); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// TestLookupPostgresUsesIndex proves on FerretDB/PostgreSQL, by PostgreSQL's
+// own counters of the records table, that the repair's read (Lookup) of k
+// ids reads O(k) rows once postgres_index.sql ran, where without the index
+// every id is a sequential scan of all n rows. It follows the deployment
+// the script describes: run once on the empty database before FerretDB
+// connects, again once the collection exists, FerretDB not restarted: its
+// sessions, which had already run the find as a scan many times, must use
+// the new index at once (a cached generic plan would not).
+func TestLookupPostgresUsesIndex(t *testing.T) {
+	const n, k, before = 20_000, 200, 100
+	ctx := context.Background()
+	f := testenv.StartFerretPG(t)
+	f.IndexRecords("vacunometro") // no FerretDB database yet: sets plan_cache_mode
+	f.Restart()                   // FerretDB's sessions opened after it
+	st, err := store.Open(ctx, f.URI, "vacunometro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	ids := fillPG(t, st, n)
+	table := f.CollectionTable("vacunometro", store.Collection)
+	want := make([]string, 0, k)
+	for i := 0; i < k-10; i++ {
+		want = append(want, ids[(i*7919)%n])
+	}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprintf("missing-%d", i))
+	}
+
+	// Without the index: FerretDB's find is a scan of the table per id.
+	base := f.Settled(table)
+	if _, err := st.Lookup(ctx, ids[n-before:]); err != nil {
+		t.Fatal(err)
+	}
+	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.SeqScan >= before })
+	d := f.Settled(table).Sub(base)
+	t.Logf("without the index: %d ids: %+v", before, d)
+	if d.SeqScan < before || d.SeqTupRead < before*n {
+		t.Fatalf("expected %d sequential scans of %d rows without the index (the test would not see a scan): %+v", before, n, d)
+	}
+
+	// With it, FerretDB's sessions kept.
+	f.IndexRecords("vacunometro")
+	base = f.Settled(table)
+	got, err := st.Lookup(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != k-10 {
+		t.Fatalf("lookup of %d ids (%d missing): %d found", k, 10, len(got))
+	}
+	for _, g := range got {
+		if g.Batch != "b1" || !strings.HasPrefix(g.ID, "lk-") || g.Department != "Guatemala" {
+			t.Fatalf("lookup returned %+v", g)
+		}
+	}
+	f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxScan >= k })
+	d = f.Settled(table).Sub(base)
+	t.Logf("with the index: %d ids in %d rows: %+v", k, n, d)
+	if d.IdxScan < k {
+		t.Fatalf("expected %d index scans, one per id: %+v", k, d)
+	}
+	if d.SeqScan != 0 || d.SeqTupRead != 0 {
+		t.Fatalf("the lookup scanned the table: %+v", d)
+	}
+	if d.IdxTupFetch > 2*k {
+		t.Fatalf("the lookup of %d ids fetched %d rows by index", k, d.IdxTupFetch)
+	}
+
+	// What keeps a one-row lookup cheap at any size (see the script).
+	conf := f.Query(`SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting
+		WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	for _, want := range []string{"plan_cache_mode=force_custom_plan", "jit=off", "max_parallel_workers_per_gather=0"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("the database's settings %q lack %s", conf, want)
+		}
+	}
+
+	// FerretDB's own explain of the find Lookup sends shows PostgreSQL's plan.
+	plan := explainFind(t, f.URI, bson.D{{Key: "_id", Value: ids[42]}})
+	t.Logf("explain {_id: %q}: %s", ids[42], plan)
+	if !strings.Contains(plan, "_vac_id_gin") || strings.Contains(plan, "Seq Scan") {
+		t.Fatalf("FerretDB's find by _id is not planned on the GIN index: %s", plan)
+	}
+}
+
+// explainFind returns FerretDB's explain of find(filter) on the records.
+func explainFind(t *testing.T, uri string, filter bson.D) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	var res bson.M
+	err = c.Database("vacunometro").RunCommand(ctx, bson.D{
+		{Key: "explain", Value: bson.D{{Key: "find", Value: store.Collection}, {Key: "filter", Value: filter}, {Key: "limit", Value: 1}}},
+	}).Decode(&res)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	b, _ := bson.MarshalExtJSON(res["queryPlanner"], false, false)
+	return string(b)
+}
+
+// BenchmarkLookupPostgres is BenchmarkLookup on FerretDB/PostgreSQL with
+// postgres_index.sql applied, at each collection size of
+// VAC_BENCH_PG_DOCS (default 10000,200000): the cost per id should not grow
+// with the collection. It reports, from PostgreSQL's counters, sequential
+// scans per op (expected 0) and rows read per op (expected 1,000: the ids).
+func BenchmarkLookupPostgres(b *testing.B) {
+	sizes := []int{10_000, 200_000}
+	if v := os.Getenv("VAC_BENCH_PG_DOCS"); v != "" {
+		sizes = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 2000 {
+				b.Fatalf("VAC_BENCH_PG_DOCS: %q", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("docs=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			f := testenv.StartFerretPG(b)
+			st, err := store.Open(ctx, f.URI, "vacunometro")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids := fillPG(b, st, n)
+			_ = st.Close(ctx)
+			f.IndexRecords("vacunometro")
+			f.Query("ANALYZE")
+			f.Restart()
+			st, err = store.Open(ctx, f.URI, "vacunometro")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close(ctx)
+			table := f.CollectionTable("vacunometro", store.Collection)
+			base := f.Settled(table)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := (i * 1000) % (n - 1000)
+				got, err := st.Lookup(ctx, ids[start:start+1000])
+				if err != nil || len(got) != 1000 {
+					b.Fatalf("lookup: %d, %v", len(got), err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/id")
+			d := f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxScan >= int64(b.N*1000) })
+			b.ReportMetric(float64(d.SeqScan)/float64(b.N), "seqscans/op")
+			b.ReportMetric(float64(d.SeqTupRead+d.IdxTupFetch)/float64(b.N), "rows/op")
+		})
+	}
+}
