@@ -15,9 +15,9 @@ missing() { # missing WHAT COMMAND
 }
 
 # Debian packages, by the command each provides.
-declare -A pkg=([protoc]=protobuf-compiler [redis-server]=redis-server [/usr/bin/chromium]=chromium [/usr/bin/locust]=python3-locust)
+declare -A pkg=([protoc]=protobuf-compiler [redis-server]=redis-server [psql]=postgresql-client [/usr/bin/chromium]=chromium [/usr/bin/locust]=python3-locust)
 need=()
-for c in protoc redis-server /usr/bin/chromium /usr/bin/locust; do
+for c in protoc redis-server psql /usr/bin/chromium /usr/bin/locust; do
 	command -v "$c" >/dev/null || need+=("${pkg[$c]}")
 done
 if ((${#need[@]})); then
