@@ -10,6 +10,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/httpx"
 	"github.com/vacunometro/vacunometro/internal/stats"
+	"github.com/vacunometro/vacunometro/internal/store"
 )
 
 // This file is the one place the processes keep the Redis view right: in
@@ -29,7 +30,27 @@ func (c *clients) startViewRepair(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { defer close(done); c.keep.Run(kctx) }()
 	c.onClose(stopViewRepair, func() { cancel(); <-done })
+	go c.checkRepairReads(kctx)
 	return nil
+}
+
+// checkRepairReads warns, once at start and without holding the start up,
+// when the backend would answer the repair's finds by _id by scanning the
+// whole records table (FerretDB on PostgreSQL without postgres_index.sql):
+// the catch-up after a crash would then cost O(records), not O(missing).
+func (c *clients) checkRepairReads(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	p, err := c.store.ExplainIDFind(ctx)
+	if err != nil {
+		c.log.Debug("could not explain the repair's read", "err", err)
+		return
+	}
+	if p.Scan && p.Cost >= store.ScanCostWarning {
+		c.log.Warn("the view's repair would read the whole records table for each id: on FerretDB/PostgreSQL run "+
+			"internal/store/postgres_index.sql (psql -v db=MONGODB_DATABASE -f postgres_index.sql) and restart FerretDB",
+			"planned_cost", p.Cost)
+	}
 }
 
 // registerViewAdmin adds /api/admin/rebuild to mux, behind the admin token:

@@ -82,8 +82,18 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 		t.Fatalf("expected %d sequential scans of %d rows without the index (the test would not see a scan): %+v", before, n, d)
 	}
 
+	// What the processes that repair the view check at start (and warn
+	// about): the find by _id is planned as a scan whose cost grows with
+	// the table.
+	if p, err := st.ExplainIDFind(ctx); err != nil || !p.Scan || p.Cost < store.ScanCostWarning {
+		t.Fatalf("without the index, at %d documents: plan %+v, %v; want a scan costing at least %d", n, p, err, store.ScanCostWarning)
+	}
+
 	// With it, FerretDB's sessions kept.
 	f.IndexRecords("vacunometro")
+	if p, err := st.ExplainIDFind(ctx); err != nil || p.Scan {
+		t.Fatalf("with the index: plan %+v, %v; want no scan", p, err)
+	}
 	base = f.Settled(table)
 	got, err := st.Lookup(ctx, want)
 	if err != nil {
