@@ -236,9 +236,9 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		var runs []ingestRun
 		for _, sp := range []struct{ name, split string }{
-			{"grpc", "grpc=100,redis=0,pubsub=0"},
-			{"redis", "grpc=0,redis=100,pubsub=0"},
-			{"pubsub", "grpc=0,redis=0,pubsub=100"},
+			{"grpc", soleRoute("grpc")},
+			{"redis", soleRoute("redis")},
+			{"pubsub", soleRoute("pubsub")},
 			{"default", ""},
 		} {
 			up, err := startUp(ctx, c.bin, b.svc, b.database, sp.split, "ingest-"+sp.name)
@@ -377,11 +377,9 @@ func (b *bench) measure(ctx context.Context) error {
 	} else if storeRate > 0 {
 		b.put("store_docs_per_s", "%.0f", storeRate)
 	}
-	for _, p := range b.svc.procs {
-		if p.name == "ferretdb" {
-			if rss, err := peakRSS(p.pid()); err == nil {
-				b.put("peak_rss_mb_ferretdb", "%.0f", rss)
-			}
+	if p := b.svc.ferret(); p != nil {
+		if rss, err := peakRSS(p.pid()); err == nil {
+			b.put("peak_rss_mb_ferretdb", "%.0f", rss)
 		}
 	}
 
@@ -828,10 +826,10 @@ func msStr(d time.Duration) string {
 	return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000)
 }
 
-// perUnit returns the CPU µs process proc used per request (or, with
+// usPer returns the CPU µs process proc used per request (or, with
 // perRecord, per record or document) over the rows whose name has prefix
 // (their mean when several: a reference measured before and after).
-func (b *bench) perUnit(prefix, proc string, perRecord bool) (float64, bool) {
+func (b *bench) usPer(prefix, proc string, perRecord bool) (float64, bool) {
 	var secs float64
 	var units int64
 	for _, r := range b.rows {
@@ -860,36 +858,36 @@ func (b *bench) perUnit(prefix, proc string, perRecord bool) (float64, bool) {
 // and FerretDB's per record stored from single POSTs over its per document
 // in raw InsertMany, with the µs behind each.
 func (b *bench) cpuRatios() {
-	ref, ok := b.perUnit("reference (", "reference", false)
-	if again, ok2 := b.perUnit("reference again", "reference", false); ok && ok2 {
+	ref, ok := b.usPer("reference (", "reference", false)
+	if again, ok2 := b.usPer("reference again", "reference", false); ok && ok2 {
 		ref = (ref + again) / 2
 	}
 	if !ok || ref <= 0 {
 		return
 	}
 	b.put("cpu_us_ref", "%.1f", ref)
-	if paced, ok := b.perUnit("reference paced", "reference", false); ok {
+	if paced, ok := b.usPer("reference paced", "reference", false); ok {
 		b.put("cpu_us_ref_paced", "%.1f", paced)
 	}
 	for _, rt := range []string{"redis", "grpc", "pubsub", "default"} {
-		if us, ok := b.perUnit("ingest "+rt, "up", false); ok {
+		if us, ok := b.usPer("ingest "+rt, "up", false); ok {
 			b.put("cpu_us_up_"+rt, "%.1f", us)
 			b.put("cpu_ratio_up_"+rt, "%.2f", us/ref)
 		}
 	}
 	for _, rt := range []string{"redis", "grpc", "pubsub"} {
-		if us, ok := b.perUnit("tiers: ingest "+rt, "ingest", false); ok {
+		if us, ok := b.usPer("tiers: ingest "+rt, "ingest", false); ok {
 			b.put("cpu_us_ingest_"+rt, "%.1f", us)
 			b.put("cpu_ratio_ingest_"+rt, "%.2f", us/ref)
 		}
 		for _, tier := range []string{"grpc-server", "worker-redis", "worker-pubsub", "realtime"} {
-			if us, ok := b.perUnit("tiers: ingest "+rt, tier, false); ok && us >= 0.5 {
+			if us, ok := b.usPer("tiers: ingest "+rt, tier, false); ok && us >= 0.5 {
 				b.put("cpu_us_"+strings.ReplaceAll(tier, "-", "_")+"_"+rt, "%.1f", us)
 			}
 		}
 	}
-	single, ok1 := b.perUnit("e2e single", "ferretdb", true)
-	raw, ok2 := b.perUnit("MongoDB InsertMany", "ferretdb", true)
+	single, ok1 := b.usPer("e2e single", "ferretdb", true)
+	raw, ok2 := b.usPer("MongoDB InsertMany", "ferretdb", true)
 	if ok1 && ok2 && raw > 0 {
 		b.put("cpu_us_ferretdb_single", "%.1f", single)
 		b.put("cpu_us_ferretdb_raw", "%.1f", raw)

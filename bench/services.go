@@ -287,18 +287,22 @@ func startServices(ctx context.Context, dir string, pubsubMode string) (*service
 	return s, nil
 }
 
-// upProc is a running `vacunometro up`.
+// upProc is a running `vacunometro` process (up, or one tier) and the base
+// URL of its HTTP endpoints (/readyz, /metrics, /debug/pprof).
 type upProc struct {
 	*proc
 	url string
 }
 
+// soleRoute is the split that sends everything to route.
+func soleRoute(route string) string {
+	w := map[string]int{"grpc": 0, "redis": 0, "pubsub": 0}
+	w[route] = 100
+	return fmt.Sprintf("grpc=%d,redis=%d,pubsub=%d", w["grpc"], w["redis"], w["pubsub"])
+}
+
 // startUp runs `bin up` against the shared services with the given split.
 func startUp(ctx context.Context, bin string, s *services, database, split, tag string) (*upProc, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	grpcAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -307,21 +311,36 @@ func startUp(ctx context.Context, bin string, s *services, database, split, tag 
 	if err := os.MkdirAll(data, 0o750); err != nil {
 		return nil, fmt.Errorf("up data dir: %w", err)
 	}
-	env := append(s.env(database), "GRPC_SERVER_ADDRESS="+grpcAddr)
-	argv := []string{bin, "up", "--addr", addr, "--data", data}
+	args := []string{"up", "--data", data}
 	if split != "" {
-		argv = append(argv, "--split", split)
+		args = append(args, "--split", split)
 	}
-	p, err := startProc("vacunometro up", filepath.Join(s.dir, "up-"+tag+".log"), env, argv...)
-	if err != nil {
-		return nil, err
+	return startTier(ctx, bin, s, append(s.env(database), "GRPC_SERVER_ADDRESS="+grpcAddr), "vacunometro up", "up-"+tag, "--addr", args...)
+}
+
+// env is the environment of every tier of this run.
+func (s *services) env(database string) []string {
+	env := []string{
+		"MONGODB_URI=" + s.mongoURI,
+		"MONGODB_DATABASE=" + database,
+		"REDIS_URL=" + s.redisURL,
+		"PUBSUB_PROJECT=" + database,
+		"LOG_LEVEL=warn",
+		"ADMIN_TOKEN=" + s.adminToken,
+		"LOCAL_PRODUCER_KEY=" + s.producerKey,
+		"PUBSUB_EMULATOR_HOST=" + s.pubsubHost,
 	}
-	u := &upProc{proc: p, url: "http://" + addr}
-	if err := waitHTTP(ctx, u.url+"/readyz", 60*time.Second, p); err != nil {
-		_ = p.stop(10 * time.Second)
-		return nil, fmt.Errorf("vacunometro up: %w", err)
+	return env
+}
+
+// ferret is FerretDB's process.
+func (s *services) ferret() *proc {
+	for _, p := range s.procs {
+		if p.name == "ferretdb" {
+			return p
+		}
 	}
-	return u, nil
+	return nil
 }
 
 // startSelf runs this binary in one of its server modes and waits for url.

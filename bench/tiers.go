@@ -12,42 +12,20 @@ import (
 // Redis and Pub/Sub workers and the realtime tier (GKE, Cloud Run). The
 // CPU of each is what its own instances are billed for.
 
-// tierProc is one running tier and the base URL of its HTTP endpoints
-// (/readyz, /metrics, /debug/pprof).
-type tierProc struct {
-	*proc
-	url string
-}
-
-// env is the environment of every tier of this run.
-func (s *services) env(database string) []string {
-	env := []string{
-		"MONGODB_URI=" + s.mongoURI,
-		"MONGODB_DATABASE=" + database,
-		"REDIS_URL=" + s.redisURL,
-		"PUBSUB_PROJECT=" + database,
-		"LOG_LEVEL=warn",
-		"ADMIN_TOKEN=" + s.adminToken,
-		"LOCAL_PRODUCER_KEY=" + s.producerKey,
-		"PUBSUB_EMULATOR_HOST=" + s.pubsubHost,
-	}
-	return env
-}
-
-// startTier runs `bin args...` with env and waits for its /readyz on the
-// HTTP address it was given (addrFlag).
-func startTier(ctx context.Context, bin string, s *services, env []string, name, addrFlag string, args ...string) (*tierProc, error) {
+// startTier runs `bin args...` with env, logging to DIR/logName.log, and
+// waits for its /readyz on the HTTP address it was given (addrFlag).
+func startTier(ctx context.Context, bin string, s *services, env []string, name, logName, addrFlag string, args ...string) (*upProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	argv := append([]string{bin}, args...)
 	argv = append(argv, addrFlag, addr)
-	p, err := startProc(name, filepath.Join(s.dir, name+".log"), env, argv...)
+	p, err := startProc(name, filepath.Join(s.dir, logName+".log"), env, argv...)
 	if err != nil {
 		return nil, err
 	}
-	t := &tierProc{proc: p, url: "http://" + addr}
+	t := &upProc{proc: p, url: "http://" + addr}
 	if err := waitHTTP(ctx, t.url+"/readyz", 60*time.Second, p); err != nil {
 		_ = p.stop(10 * time.Second)
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -64,7 +42,7 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 	if err != nil {
 		return err
 	}
-	var back []*tierProc
+	var back []*upProc
 	defer func() {
 		for i := len(back) - 1; i >= 0; i-- {
 			if err := back[i].stop(30 * time.Second); err != nil {
@@ -72,8 +50,8 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 			}
 		}
 	}()
-	start := func(name, addrFlag string, args ...string) (*tierProc, error) {
-		t, err := startTier(ctx, c.bin, s, env, name, addrFlag, args...)
+	start := func(name, addrFlag string, args ...string) (*upProc, error) {
+		t, err := startTier(ctx, c.bin, s, env, name, name, addrFlag, args...)
 		if err == nil {
 			back = append(back, t)
 		}
@@ -100,8 +78,7 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 	}
 	ingestEnv := append(append([]string{}, env...), "GRPC_SERVER_ADDRESS="+grpcAddr)
 	for _, name := range routes {
-		split := map[string]string{"grpc": "grpc=100,redis=0,pubsub=0", "redis": "grpc=0,redis=100,pubsub=0", "pubsub": "grpc=0,redis=0,pubsub=100"}[name]
-		in, err := startTier(ctx, c.bin, s, ingestEnv, "ingest", "--addr", "ingest", "--split", split)
+		in, err := startTier(ctx, c.bin, s, ingestEnv, "ingest", "ingest-"+name, "--addr", "ingest", "--split", soleRoute(name))
 		if err != nil {
 			return err
 		}
@@ -137,16 +114,6 @@ func (b *bench) tiers(ctx context.Context, single func(string, time.Duration) lo
 		}
 		logf("tiers, ingest %s: %.0f requests/s", name, r.rps())
 		b.add(row{name: "tiers: ingest " + name, load: fmt.Sprintf("1 rec/req, %d conns", c.conns), cpu: use, batches: bat}, r, b.refRPS)
-	}
-	return nil
-}
-
-// ferret is FerretDB's process.
-func (s *services) ferret() *proc {
-	for _, p := range s.procs {
-		if p.name == "ferretdb" {
-			return p
-		}
 	}
 	return nil
 }

@@ -50,8 +50,7 @@ type Batcher[T any] struct {
 	// through the whole client stack (a goroutine per flush cost up to
 	// 8% of up's CPU in stack growth under single-record load).
 	jobs  chan job[T]
-	quit  chan struct{}
-	wg    sync.WaitGroup // the loop and the in-flight flushes
+	wg    sync.WaitGroup // the loop and the flush workers
 	mu    sync.RWMutex   // guards closed against Submit
 	close sync.Once
 	// closed is read under mu.
@@ -78,7 +77,6 @@ func New[T any](flush Flush[T], opts Options) *Batcher[T] {
 		in:    make(chan *pending[T], opts.QueueSize),
 		sem:   make(chan struct{}, opts.MaxInFlight),
 		jobs:  make(chan job[T], opts.MaxInFlight),
-		quit:  make(chan struct{}),
 	}
 	b.wg.Add(1 + opts.MaxInFlight)
 	for range opts.MaxInFlight {

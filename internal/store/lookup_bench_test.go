@@ -37,20 +37,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close(ctx)
-	now := time.Now().UTC()
-	ids := make([]string, 0, n)
-	for i := 0; i < n; i += 1000 {
-		part := make([]record.Record, 0, 1000)
-		for k := i; k < min(i+1000, n); k++ {
-			id := fmt.Sprintf("lk-%d", k)
-			ids = append(ids, id)
-			part = append(part, record.Record{ID: id, Name: "Ana", DepartmentCode: "GT-GU", Department: "Guatemala",
-				Age: 30, Vaccine: "Moderna", Dose: 1, ReceivedAt: now, Route: "redis"})
-		}
-		if _, err := st.Insert(ctx, "b", part); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ids := fillRecords(b, st, n)
 	if err := embedded.IndexIDs(ctx, dir, "vacunometro", "records"); err != nil {
 		b.Fatal(err)
 	}
@@ -63,4 +50,25 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/id")
+}
+
+// fillRecords stores n records lk-0 .. lk-(n-1) in batch "b1" and returns their ids.
+func fillRecords(tb testing.TB, st *store.Store, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i += 1000 {
+		part := make([]record.Record, 0, 1000)
+		for k := i; k < min(i+1000, n); k++ {
+			id := fmt.Sprintf("lk-%d", k)
+			ids = append(ids, id)
+			part = append(part, record.Record{ID: id, Name: "Ana", DepartmentCode: "GT-GU", Department: "Guatemala",
+				Age: 30, Vaccine: "Moderna", Dose: 1, ReceivedAt: now, Route: "redis"})
+		}
+		if _, err := st.Insert(ctx, "b1", part); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ids
 }

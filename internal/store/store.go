@@ -177,35 +177,27 @@ func (s *Store) Insert(ctx context.Context, batch string, recs []record.Record) 
 	// single-record load, for ids we already have. A batch is at most a
 	// few thousand documents of a few hundred bytes, far under the 48 MB
 	// a message may hold, so there is nothing to split.
-	var reply insertReply
 	err := s.coll.Database().RunCommand(ctx, bson.D{
 		{Key: "insert", Value: s.coll.Name()}, {Key: "documents", Value: docs}, {Key: "ordered", Value: false},
-	}).Decode(&reply)
-	// The driver turns an answer with write errors into a WriteException.
-	var wex mongo.WriteException
-	switch {
-	case errors.As(err, &wex) && wex.WriteConcernError == nil && len(wex.WriteErrors) > 0:
-		for _, we := range wex.WriteErrors {
-			reply.WriteErrors = append(reply.WriteErrors, writeError{Index: we.Index, Code: we.Code, ErrMsg: we.Message})
-		}
-	case err != nil:
-		return InsertResult{}, fmt.Errorf("store: insert %d records: %w", len(recs), err)
-	}
-	if reply.WriteConcernError != nil {
-		return InsertResult{}, fmt.Errorf("store: insert %d records: write concern: %s", len(recs), reply.WriteConcernError.ErrMsg)
-	}
+	}).Err()
 	res := InsertResult{}
-	if len(reply.WriteErrors) == 0 {
+	if err == nil {
 		res.Fresh = make([]int, len(recs))
 		for i := range recs {
 			res.Fresh[i] = i
 		}
 		return res, nil
 	}
-	dup := make(map[int]bool, len(reply.WriteErrors))
-	for _, we := range reply.WriteErrors {
+	// The driver turns an answer's writeErrors and writeConcernError into a
+	// WriteException. Duplicate ids are the only write error we take.
+	var wex mongo.WriteException
+	if !errors.As(err, &wex) || wex.WriteConcernError != nil || len(wex.WriteErrors) == 0 {
+		return InsertResult{}, fmt.Errorf("store: insert %d records: %w", len(recs), err)
+	}
+	dup := make(map[int]bool, len(wex.WriteErrors))
+	for _, we := range wex.WriteErrors {
 		if we.Code != 11000 || we.Index < 0 || we.Index >= len(recs) {
-			return InsertResult{}, fmt.Errorf("store: insert %d records: record %d: code %d: %s", len(recs), we.Index, we.Code, we.ErrMsg)
+			return InsertResult{}, fmt.Errorf("store: insert %d records: record %d: %w", len(recs), we.Index, err)
 		}
 		dup[we.Index] = true
 	}
@@ -217,22 +209,6 @@ func (s *Store) Insert(ctx context.Context, batch string, recs []record.Record) 
 		}
 	}
 	return res, nil
-}
-
-type writeError struct {
-	Index  int    `bson:"index"`
-	Code   int    `bson:"code"`
-	ErrMsg string `bson:"errmsg"`
-}
-
-// insertReply is the insert command's answer.
-type insertReply struct {
-	N                 int          `bson:"n"`
-	WriteErrors       []writeError `bson:"writeErrors"`
-	WriteConcernError *struct {
-		Code   int    `bson:"code"`
-		ErrMsg string `bson:"errmsg"`
-	} `bson:"writeConcernError"`
 }
 
 // PostgresIndexSQL is the psql script that gives FerretDB v1 on PostgreSQL
