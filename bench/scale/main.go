@@ -7,7 +7,7 @@
 // 10,000 records stored but never counted (a crash between MongoDB and
 // Redis), and /api/stats p99. It prints a table and a last RESULT line.
 //
-//	go run ./bench/scale [-n 5000000] [-store sqlite|postgres] [-bin bin/vacunometro]
+//	go run ./bench/scale [-n 5000000] [-store sqlite|postgres [-pg URL | -pg-own]] [-bin bin/vacunometro]
 package main
 
 import (
@@ -48,6 +48,9 @@ import (
 type config struct {
 	n, batch, conns, uncounted int
 	storeKind, bin, dir, pgURL string
+	pgOwn                      bool
+	pgConf                     string
+	pg                         *pgServer // -store postgres: where the database is
 }
 
 func main() {
@@ -58,6 +61,8 @@ func main() {
 	flag.IntVar(&c.uncounted, "uncounted", 10_000, "records stored but not counted, for the catch-up")
 	flag.StringVar(&c.storeKind, "store", "sqlite", "FerretDB backend: sqlite or postgres")
 	flag.StringVar(&c.pgURL, "pg", "postgres://127.0.0.1:5432/vacscale", "PostgreSQL database for -store postgres (created and dropped)")
+	flag.BoolVar(&c.pgOwn, "pg-own", false, "-store postgres on a PostgreSQL started here in the work directory with -pg-conf, not the one at -pg (whose database name is kept)")
+	flag.StringVar(&c.pgConf, "pg-conf", ownPGConf, "settings of the -pg-own PostgreSQL (name=value ...)")
 	flag.StringVar(&c.bin, "bin", "bin/vacunometro", "the vacunometro binary")
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a new temporary one, removed at the end)")
 	flag.Parse()
@@ -98,7 +103,7 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("bench-scale: %d records, FerretDB on %s, in %s\n", c.n, c.storeKind, c.dir)
 	// The services, started here so that the bench reads them directly.
-	mongoURI, stopMongo, err := startMongo(ctx, c, log)
+	mongoURI, stopMongo, err := startMongo(ctx, &c, log)
 	if err != nil {
 		return err
 	}
@@ -129,7 +134,7 @@ func run(ctx context.Context, c config) error {
 		}
 	case "postgres":
 		// The records collection exists now (up made it): its _id index.
-		if err := pgIndex(c.pgURL); err != nil {
+		if err := pgIndex(ctx, c.pg); err != nil {
 			return err
 		}
 	}
@@ -200,7 +205,7 @@ func run(ctx context.Context, c config) error {
 	res.add("Redis memory of the view ({vac}:* keys)", mb(view), "view_mb", fmt.Sprintf("%.2f", float64(view)/1e6))
 	disk := duBytes(filepath.Join(c.dir, "mongo"))
 	if c.storeKind == "postgres" {
-		disk = pgSize(ctx, c.pgURL)
+		disk = pgSize(ctx, c.pg)
 	}
 	res.add("MongoDB size on disk", mb(disk), "mongo_disk_mb", fmt.Sprintf("%.0f", float64(disk)/1e6))
 
@@ -273,7 +278,7 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-func startMongo(ctx context.Context, c config, log *slog.Logger) (string, func(), error) {
+func startMongo(ctx context.Context, c *config, log *slog.Logger) (string, func(), error) {
 	if c.storeKind == "sqlite" {
 		f, err := embedded.StartFerretDB(ctx, filepath.Join(c.dir, "mongo"), "127.0.0.1:0", log)
 		if err != nil {
@@ -284,18 +289,30 @@ func startMongo(ctx context.Context, c config, log *slog.Logger) (string, func()
 	if c.storeKind != "postgres" {
 		return "", nil, fmt.Errorf("-store %q: sqlite or postgres", c.storeKind)
 	}
-	db := c.pgURL[strings.LastIndex(c.pgURL, "/")+1:]
-	_ = exec.Command("psql", "-h", "127.0.0.1", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS "+db).Run()
-	if out, err := exec.Command("psql", "-h", "127.0.0.1", "-d", "postgres", "-c", "CREATE DATABASE "+db).CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %v: %s", db, err, out)
+	pg, err := parsePG(c.pgURL)
+	if err != nil {
+		return "", nil, err
+	}
+	if c.pgOwn {
+		if pg, err = startOwnPG(ctx, filepath.Join(c.dir, "pg"), pg.db, c.pgConf); err != nil {
+			return "", nil, err
+		}
+	}
+	c.pg = pg
+	_ = pg.psql(ctx, "postgres", "-c", "DROP DATABASE IF EXISTS "+pg.db).Run()
+	if out, err := pg.psql(ctx, "postgres", "-c", "CREATE DATABASE "+pg.db).CombinedOutput(); err != nil {
+		pg.stop()
+		return "", nil, fmt.Errorf("create database %s: %v: %s", pg.db, err, out)
 	}
 	// Before FerretDB connects: its sessions plan with parameters' values.
-	if err := pgIndex(c.pgURL); err != nil {
+	if err := pgIndex(ctx, pg); err != nil {
+		pg.stop()
 		return "", nil, err
 	}
 	f, err := ferretdb.New(&ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}, Handler: "postgresql",
-		PostgreSQLURL: c.pgURL, Logger: log})
+		PostgreSQLURL: pg.url(), Logger: log})
 	if err != nil {
+		pg.stop()
 		return "", nil, err
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -305,15 +322,15 @@ func startMongo(ctx context.Context, c config, log *slog.Logger) (string, func()
 	return uri, func() {
 		cancel()
 		<-done
-		_ = exec.Command("psql", "-h", "127.0.0.1", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS "+db).Run()
+		_ = pg.psql(context.Background(), "postgres", "-c", "DROP DATABASE IF EXISTS "+pg.db).Run()
+		pg.stop()
 	}, nil
 }
 
 // pgIndex runs store.PostgresIndexSQL on the database of pgURL, as an
 // operator of FerretDB/PostgreSQL does (see that script).
-func pgIndex(pgURL string) error {
-	db := pgURL[strings.LastIndex(pgURL, "/")+1:]
-	cmd := exec.Command("psql", "-X", "-q", "-h", "127.0.0.1", "-d", db, "-v", "db=vacunometro", "-f", "-")
+func pgIndex(ctx context.Context, pg *pgServer) error {
+	cmd := pg.psql(ctx, pg.db, "-v", "ON_ERROR_STOP=1", "-v", "db=vacunometro", "-f", "-")
 	cmd.Stdin = strings.NewReader(store.PostgresIndexSQL)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("postgres_index.sql: %v: %s", err, out)
@@ -610,9 +627,8 @@ func duBytes(dir string) int64 {
 	return n
 }
 
-func pgSize(ctx context.Context, url string) int64 {
-	db := url[strings.LastIndex(url, "/")+1:]
-	out, err := exec.CommandContext(ctx, "psql", "-h", "127.0.0.1", "-d", "postgres", "-tAc", "SELECT pg_database_size('"+db+"')").Output()
+func pgSize(ctx context.Context, pg *pgServer) int64 {
+	out, err := pg.psql(ctx, "postgres", "-tAc", "SELECT pg_database_size('"+pg.db+"')").Output()
 	if err != nil {
 		return 0
 	}

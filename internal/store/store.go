@@ -304,42 +304,92 @@ func (s *Store) Scan(ctx context.Context, batchSize int, fn func([]record.Record
 // reads without sorting the whole collection). Each read from the server
 // (the find, then every getMore) has its own deadline, so a scan of any
 // length completes as long as each step answers.
+//
+// The next batch is read while fn runs on this one, so the server never
+// waits for fn: a rebuild then goes at the rate of the scan, not of the
+// scan plus its own work. fn must not keep the slice after it returns.
 func (s *Store) ScanStored(ctx context.Context, batchSize int, fn func([]Stored) error) error {
 	if batchSize <= 0 {
 		batchSize = 1000
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	fctx, cancel := s.opCtx(ctx)
 	cur, err := s.coll.Find(fctx, bson.D{}, options.Find().SetBatchSize(int32(batchSize)))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("store: scan: %w", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	buf := make([]Stored, 0, batchSize)
+	full := make(chan []Stored, 1)
+	free := make(chan []Stored, 2)
+	free <- make([]Stored, 0, batchSize)
+	free <- make([]Stored, 0, batchSize)
+	read := make(chan error, 1)
+	go func() {
+		defer close(full)
+		defer cur.Close(context.WithoutCancel(ctx))
+		read <- s.readBatches(ctx, cur, batchSize, full, free)
+	}()
+	for buf := range full {
+		if err := fn(buf); err != nil {
+			stop()
+			for range full {
+			}
+			return err
+		}
+		free <- buf[:0]
+	}
+	return <-read
+}
+
+// readBatches decodes the cursor into buffers taken from free and sends
+// each full one (and the last, partial one) on full.
+func (s *Store) readBatches(ctx context.Context, cur *mongo.Cursor, batchSize int, full, free chan []Stored) error {
+	var buf []Stored
+	select {
+	case buf = <-free:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	send := func() bool {
+		select {
+		case full <- buf:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case buf = <-free:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
-		nctx, cancel := s.opCtx(ctx)
-		ok := cur.Next(nctx)
-		cancel()
+		var ok bool
+		if cur.RemainingBatchLength() > 0 {
+			ok = cur.Next(ctx) // in memory: no read, so no deadline to set
+		} else {
+			nctx, cancel := s.opCtx(ctx)
+			ok = cur.Next(nctx)
+			cancel()
+		}
 		if !ok {
 			break
 		}
-		var d doc
-		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("store: scan: decode: %w", err)
+		d, err := decodeStored(cur.Current)
+		if err != nil {
+			return fmt.Errorf("store: scan: %w", err)
 		}
-		buf = append(buf, Stored{Record: d.record(), Batch: d.Batch})
-		if len(buf) == batchSize {
-			if err := fn(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
+		buf = append(buf, d)
+		if len(buf) == batchSize && !send() {
+			return ctx.Err()
 		}
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("store: scan: %w", err)
 	}
-	if len(buf) > 0 {
-		return fn(buf)
+	if len(buf) > 0 && !send() {
+		return ctx.Err()
 	}
 	return nil
 }
