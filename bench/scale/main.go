@@ -50,7 +50,6 @@ type config struct {
 	storeKind, bin, dir, pgURL string
 	pgOwn                      bool
 	pgConf                     string
-	pg                         *pgServer // -store postgres: where the database is
 }
 
 func main() {
@@ -103,7 +102,7 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("bench-scale: %d records, FerretDB on %s, in %s\n", c.n, c.storeKind, c.dir)
 	// The services, started here so that the bench reads them directly.
-	mongoURI, stopMongo, err := startMongo(ctx, &c, log)
+	mongoURI, pg, stopMongo, err := startMongo(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +133,7 @@ func run(ctx context.Context, c config) error {
 		}
 	case "postgres":
 		// The records collection exists now (up made it): its _id index.
-		if err := pgIndex(ctx, c.pg); err != nil {
+		if err := pgIndex(ctx, pg); err != nil {
 			return err
 		}
 	}
@@ -205,7 +204,7 @@ func run(ctx context.Context, c config) error {
 	res.add("Redis memory of the view ({vac}:* keys)", mb(view), "view_mb", fmt.Sprintf("%.2f", float64(view)/1e6))
 	disk := duBytes(filepath.Join(c.dir, "mongo"))
 	if c.storeKind == "postgres" {
-		disk = pgSize(ctx, c.pg)
+		disk = pgSize(ctx, pg)
 	}
 	res.add("MongoDB size on disk", mb(disk), "mongo_disk_mb", fmt.Sprintf("%.0f", float64(disk)/1e6))
 
@@ -278,48 +277,48 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-func startMongo(ctx context.Context, c *config, log *slog.Logger) (string, func(), error) {
+// startMongo starts FerretDB on -store's backend; pg is where its
+// PostgreSQL database is (nil on SQLite).
+func startMongo(ctx context.Context, c config, log *slog.Logger) (uri string, pg *pgServer, stop func(), err error) {
 	if c.storeKind == "sqlite" {
 		f, err := embedded.StartFerretDB(ctx, filepath.Join(c.dir, "mongo"), "127.0.0.1:0", log)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
-		return f.URI, f.Stop, nil
+		return f.URI, nil, f.Stop, nil
 	}
 	if c.storeKind != "postgres" {
-		return "", nil, fmt.Errorf("-store %q: sqlite or postgres", c.storeKind)
+		return "", nil, nil, fmt.Errorf("-store %q: sqlite or postgres", c.storeKind)
 	}
-	pg, err := parsePG(c.pgURL)
+	pg, err = parsePG(c.pgURL)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if c.pgOwn {
 		if pg, err = startOwnPG(ctx, filepath.Join(c.dir, "pg"), pg.db, c.pgConf); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 	}
-	c.pg = pg
 	_ = pg.psql(ctx, "postgres", "-c", "DROP DATABASE IF EXISTS "+pg.db).Run()
 	if out, err := pg.psql(ctx, "postgres", "-c", "CREATE DATABASE "+pg.db).CombinedOutput(); err != nil {
 		pg.stop()
-		return "", nil, fmt.Errorf("create database %s: %v: %s", pg.db, err, out)
+		return "", nil, nil, fmt.Errorf("create database %s: %v: %s", pg.db, err, out)
 	}
 	// Before FerretDB connects: its sessions plan with parameters' values.
 	if err := pgIndex(ctx, pg); err != nil {
 		pg.stop()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	f, err := ferretdb.New(&ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}, Handler: "postgresql",
 		PostgreSQLURL: pg.url(), Logger: log})
 	if err != nil {
 		pg.stop()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(fctx) }()
-	uri := f.MongoDBURI()
-	return uri, func() {
+	return f.MongoDBURI(), pg, func() {
 		cancel()
 		<-done
 		_ = pg.psql(context.Background(), "postgres", "-c", "DROP DATABASE IF EXISTS "+pg.db).Run()
@@ -327,7 +326,7 @@ func startMongo(ctx context.Context, c *config, log *slog.Logger) (string, func(
 	}, nil
 }
 
-// pgIndex runs store.PostgresIndexSQL on the database of pgURL, as an
+// pgIndex runs store.PostgresIndexSQL on pg's database, as an
 // operator of FerretDB/PostgreSQL does (see that script).
 func pgIndex(ctx context.Context, pg *pgServer) error {
 	cmd := pg.psql(ctx, pg.db, "-v", "ON_ERROR_STOP=1", "-v", "db=vacunometro", "-f", "-")

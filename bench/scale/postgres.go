@@ -88,10 +88,17 @@ func startOwnPG(ctx context.Context, dir, db, conf string) (*pgServer, error) {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, err
 		}
-		// The work directory's parents must be traversable by postgres.
-		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+		// postgres must reach dir: the work directory (the bench's, made
+		// 0700) is opened to it; above it, say so rather than open them.
+		work := filepath.Dir(dir)
+		if fi, err := os.Stat(work); err == nil {
+			if err := os.Chmod(work, fi.Mode().Perm()|0o001); err != nil {
+				return nil, err
+			}
+		}
+		for d := filepath.Dir(work); d != "/" && d != "."; d = filepath.Dir(d) {
 			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				_ = os.Chmod(d, fi.Mode().Perm()|0o001)
+				return nil, fmt.Errorf("own PostgreSQL: the postgres user cannot enter %s (mode %v): give -dir under /tmp", d, fi.Mode().Perm())
 			}
 		}
 		as = []string{"runuser", "-u", "postgres", "--"}

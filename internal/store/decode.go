@@ -56,10 +56,7 @@ func decodeStored(raw bson.Raw) (Stored, error) {
 		case "received_at":
 			r.ReceivedAt, bad = date(v)
 		case "syn":
-			if v.Type != bsoncore.TypeNull {
-				r.Synthetic, ok = v.BooleanOK()
-				bad = !ok
-			}
+			r.Synthetic, bad = boolean(v)
 		}
 		if bad {
 			return st, fmt.Errorf("store: decode: field %q: unexpected BSON type %s", key, v.Type)
@@ -68,6 +65,9 @@ func decodeStored(raw bson.Raw) (Stored, error) {
 	return st, nil
 }
 
+// str, integer, boolean and date read one field's value; the bool is true
+// when its type is not the field's (null reads as the zero value, as the
+// reflective decoder reads it).
 func str(v bsoncore.Value) (string, bool) {
 	if v.Type == bsoncore.TypeNull {
 		return "", false
@@ -91,6 +91,14 @@ func integer(v bsoncore.Value) (int, bool) {
 		return int(f), false
 	}
 	return 0, true
+}
+
+func boolean(v bsoncore.Value) (bool, bool) {
+	if v.Type == bsoncore.TypeNull {
+		return false, false
+	}
+	b, ok := v.BooleanOK()
+	return b, !ok
 }
 
 func date(v bsoncore.Value) (time.Time, bool) {

@@ -78,12 +78,6 @@ type Stored struct {
 	Batch string
 }
 
-func (d doc) record() record.Record {
-	return record.Record{ID: d.ID, Name: d.Name, DepartmentCode: d.DepartmentCode, Department: d.Department,
-		Age: d.Age, Vaccine: d.Vaccine, Dose: d.Dose, VaccinatedAt: d.VaccinatedAt.UTC(),
-		ReceivedAt: d.ReceivedAt.UTC(), Route: d.Route, Synthetic: d.Synthetic, Producer: d.Producer}
-}
-
 // Open connects to uri and pings it. The pool is sized for group commit: a
 // few long-lived connections, not one per request.
 func Open(ctx context.Context, uri, database string) (*Store, error) {
@@ -247,8 +241,11 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]Stored, error) {
 			defer func() { <-sem; wg.Done() }()
 			octx, cancel := s.opCtx(ctx)
 			defer cancel()
-			var d doc
-			err := s.coll.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+			raw, err := s.coll.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Raw()
+			var d Stored
+			if err == nil {
+				d, err = decodeStored(raw)
+			}
 			switch {
 			case errors.Is(err, mongo.ErrNoDocuments):
 			case err != nil:
@@ -258,7 +255,7 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]Stored, error) {
 				}
 			default:
 				mu.Lock()
-				out = append(out, Stored{Record: d.record(), Batch: d.Batch})
+				out = append(out, d)
 				mu.Unlock()
 			}
 		}()
@@ -351,11 +348,14 @@ func (s *Store) readBatches(ctx context.Context, cur *mongo.Cursor, batchSize in
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	send := func() bool {
+	send := func(last bool) bool {
 		select {
 		case full <- buf:
 		case <-ctx.Done():
 			return false
+		}
+		if last {
+			return true
 		}
 		select {
 		case buf = <-free:
@@ -381,14 +381,14 @@ func (s *Store) readBatches(ctx context.Context, cur *mongo.Cursor, batchSize in
 			return fmt.Errorf("store: scan: %w", err)
 		}
 		buf = append(buf, d)
-		if len(buf) == batchSize && !send() {
+		if len(buf) == batchSize && !send(false) {
 			return ctx.Err()
 		}
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("store: scan: %w", err)
 	}
-	if len(buf) > 0 && !send() {
+	if len(buf) > 0 && !send(true) {
 		return ctx.Err()
 	}
 	return nil
