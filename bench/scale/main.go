@@ -151,7 +151,15 @@ func run(ctx context.Context, c config) error {
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	perMillion, err := load(ctx, base, key, c)
+	// On PostgreSQL, the WAL written and the checkpoints begun in each
+	// million: a checkpoint's full-page writes fall on the million after it,
+	// and say whether a slower million is N or the checkpoint cadence.
+	var walMarks []pgWAL
+	mark := func() {}
+	if pg != nil {
+		mark = func() { walMarks = append(walMarks, pgWALNow(ctx, pg)) }
+	}
+	perMillion, err := load(ctx, base, key, c, mark)
 	if err != nil {
 		up.stop()
 		return err
@@ -167,7 +175,12 @@ func run(ctx context.Context, c config) error {
 	}
 	drain := time.Since(loaded)
 	for i, r := range perMillion {
-		res.add(fmt.Sprintf("ingest rate, million %d (records/s)", i+1), fmt.Sprintf("%.0f", r), "", nil)
+		v := fmt.Sprintf("%.0f", r)
+		if i+1 < len(walMarks) {
+			a, b := walMarks[i], walMarks[i+1]
+			v += fmt.Sprintf("  (WAL %.0f MB, %d checkpoints begun)", float64(b.lsn-a.lsn)/1e6, b.checkpoints-a.checkpoints)
+		}
+		res.add(fmt.Sprintf("ingest rate, million %d (records/s)", i+1), v, "", nil)
 	}
 	res.add("counted when the load ended / stored-and-counted drain after it", fmt.Sprintf("%d / %s", atEnd, drain.Round(time.Second)),
 		"drain_s", fmt.Sprintf("%.0f", drain.Seconds()))
@@ -405,8 +418,9 @@ func synthetic(n int, prefix string) []record.Record {
 }
 
 // load posts c.n records and returns the rate of each million (or of the
-// whole load when under a million).
-func load(ctx context.Context, base, key string, c config) ([]float64, error) {
+// whole load when under a million). mark runs at the start and at each
+// million, one call at a time.
+func load(ctx context.Context, base, key string, c config, mark func()) ([]float64, error) {
 	deps := catalog.Default().Departments()
 	vacs := []string{"Moderna", "Oxford/AstraZeneca", "Sputnik V", "Pfizer-BioNTech"}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.conns}, Timeout: 2 * time.Minute}
@@ -425,6 +439,7 @@ func load(ctx context.Context, base, key string, c config) ([]float64, error) {
 	}
 	marks := make([]time.Time, 0, c.n/step+1)
 	var markMu sync.Mutex
+	mark()
 	start := time.Now()
 	marks = append(marks, start)
 	progress := time.NewTicker(10 * time.Second)
@@ -482,6 +497,7 @@ func load(ctx context.Context, base, key string, c config) ([]float64, error) {
 				if after/int64(step) != (after-n)/int64(step) {
 					markMu.Lock()
 					marks = append(marks, time.Now())
+					mark()
 					markMu.Unlock()
 				}
 			}
@@ -634,6 +650,22 @@ func pgSize(ctx context.Context, pg *pgServer) int64 {
 	var n int64
 	fmt.Sscan(strings.TrimSpace(string(out)), &n)
 	return n
+}
+
+// pgWAL is PostgreSQL's WAL position (bytes) and the checkpoints it has
+// begun (timed and requested) at one moment.
+type pgWAL struct{ lsn, checkpoints int64 }
+
+func pgWALNow(ctx context.Context, pg *pgServer) pgWAL {
+	out, err := pg.psql(ctx, "postgres", "-tAc",
+		"SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").Output()
+	var w pgWAL
+	if err == nil {
+		var lsn float64
+		fmt.Sscanf(strings.TrimSpace(string(out)), "%f|%d", &lsn, &w.checkpoints)
+		w.lsn = int64(lsn)
+	}
+	return w
 }
 
 func freeAddr() (string, error) {

@@ -165,12 +165,11 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	candidates := s.candidates(first)
 	for k, name := range candidates {
 		rt := s.cfg.Routes[name]
-		// While another route could take over, give this one only part of
-		// the time: a route that hangs (a server restarting) must not eat
-		// the whole request.
+		// While another route could take over, a route that hangs (a
+		// server restarting) must not eat the whole request.
 		actx, acancel := ctx, context.CancelFunc(func() {})
 		if k < len(candidates)-1 {
-			actx, acancel = context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+			actx, acancel = s.attempt(ctx, rt)
 		}
 		dctx, dspan := s.cfg.Tracer.Start(actx, "route.deliver", trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(attribute.String("route", name), attribute.Int("records", n)))
@@ -182,6 +181,9 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 		}
 		start := time.Now()
 		err := rt.Deliver(dctx, recs)
+		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+			err = context.Cause(actx) // the attempt's end, not the caller's
+		}
 		if err != nil {
 			dspan.RecordError(err)
 			dspan.SetStatus(codes.Error, "route failed")
@@ -211,6 +213,42 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	unclaim()
 	w.Header().Set("Retry-After", "1")
 	httpx.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("not accepted, nothing to count: no route took the records (%v); retry with the same ids", lastErr))
+}
+
+// attempt bounds one route's try while another could take over. It ends
+// once the route has finished no write for AttemptTimeout since the try
+// began: a route that hangs gives way to the next. A route that goes on
+// finishing writes keeps the request (up to DeliverTimeout) however long
+// its own write waits: that is a saturated pipeline, slow on every route
+// alike since they share the sink, and handing the records to another
+// route would have both store them, doubling the work of the part that is
+// short of capacity (records a route already took are stored again, as
+// duplicates). A route that cannot tell (no route.Progress) gets
+// AttemptTimeout flat.
+func (s *Server) attempt(ctx context.Context, rt route.Route) (context.Context, context.CancelFunc) {
+	p, ok := rt.(route.Progress)
+	if !ok {
+		return context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	start := time.Now()
+	var check func()
+	check = func() {
+		if actx.Err() != nil {
+			return
+		}
+		alive := start
+		if last := p.LastWrite(); last.After(alive) {
+			alive = last
+		}
+		if wait := time.Until(alive.Add(s.cfg.AttemptTimeout)); wait > 0 {
+			time.AfterFunc(wait, check)
+			return
+		}
+		cancel(fmt.Errorf("%s route finished no write for %v: %w", rt.Name(), s.cfg.AttemptTimeout, context.DeadlineExceeded))
+	}
+	t := time.AfterFunc(s.cfg.AttemptTimeout, check)
+	return actx, func() { t.Stop(); cancel(nil) }
 }
 
 // Conflict is the 409 answer: ids accepted before with other data.

@@ -56,6 +56,15 @@ func newServerTimeout(t *testing.T, weights split.Weights, failover bool, attemp
 	for _, r := range routes {
 		rs[r.name] = r
 	}
+	return newServerWith(t, weights, failover, attempt, rs)
+}
+
+// newServerRoutes is a server with failover over any routes.
+func newServerRoutes(t *testing.T, weights split.Weights, attempt time.Duration, rs map[string]route.Route) *httptest.Server {
+	return newServerWith(t, weights, true, attempt, rs)
+}
+
+func newServerWith(t *testing.T, weights split.Weights, failover bool, attempt time.Duration, rs map[string]route.Route) *httptest.Server {
 	sp := split.New(weights)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := New(Config{
@@ -170,6 +179,79 @@ func TestAHangingRouteGivesWayToTheNext(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("failover took %v: the hanging route ate the request", took)
+	}
+}
+
+// progressRoute is a memRoute that says when it last finished a write.
+type progressRoute struct {
+	*memRoute
+	slow      time.Duration // each Deliver takes this long (or until the caller gives up)
+	lastWrite func() time.Time
+}
+
+func (p *progressRoute) LastWrite() time.Time { return p.lastWrite() }
+func (p *progressRoute) Deliver(ctx context.Context, recs []record.Record) error {
+	select {
+	case <-time.After(p.slow):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.memRoute.Deliver(ctx, recs)
+}
+
+// A route's try ends when it has finished no write for the attempt's time,
+// not when its own write has waited that long: a saturated pipeline (every
+// route slow, writes still finishing) must not have a second route store
+// what the first is storing.
+func TestFailoverOnlyFromARouteThatFinishesNoWrites(t *testing.T) {
+	const attempt = 100 * time.Millisecond
+	tests := []struct {
+		name      string
+		slow      time.Duration
+		lastWrite func() time.Time
+		want      string
+	}{
+		{"slow, other writes finishing", 6 * attempt, time.Now, "grpc"},
+		{"hung, no write ever", time.Hour, func() time.Time { return time.Time{} }, "redis"},
+		{"hung, last write long ago", time.Hour, func() time.Time { return time.Now().Add(-time.Hour) }, "redis"},
+		{"writes stop during the try", time.Hour, stopsAfter(3 * attempt), "redis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &progressRoute{memRoute: &memRoute{name: "grpc"}, slow: tt.slow, lastWrite: tt.lastWrite}
+			r := &memRoute{name: "redis"}
+			rs := map[string]route.Route{"grpc": g, "redis": r}
+			srv := newServerRoutes(t, split.Weights{"grpc": 1000, "redis": 1}, attempt, rs)
+			start := time.Now()
+			resp, out := postRec(t, srv.URL+"/", "application/json", rec)
+			if resp.StatusCode != 202 || out["route"] != tt.want {
+				t.Fatalf("%d %v, want 202 from %s", resp.StatusCode, out, tt.want)
+			}
+			if tt.want == "grpc" && len(r.got) != 0 {
+				t.Fatalf("redis stored %d records the grpc route was storing", len(r.got))
+			}
+			took := time.Since(start)
+			if tt.name == "writes stop during the try" && took < 3*attempt {
+				t.Fatalf("gave way after %v, while the route was still finishing writes", took)
+			}
+			if took > 5*time.Second {
+				t.Fatalf("took %v", took)
+			}
+		})
+	}
+}
+
+// stopsAfter is a LastWrite that moves with the clock for d from its first
+// call, then stays.
+func stopsAfter(d time.Duration) func() time.Time {
+	var once sync.Once
+	var end time.Time
+	return func() time.Time {
+		once.Do(func() { end = time.Now().Add(d) })
+		if now := time.Now(); now.Before(end) {
+			return now
+		}
+		return end
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/record"
@@ -21,6 +22,15 @@ type Route interface {
 	Deliver(ctx context.Context, recs []record.Record) error
 	// Close flushes what is queued and releases the route's client.
 	Close() error
+}
+
+// Progress is a route that can tell when it last finished a write to its
+// transport (Batched can). The ingest gives a route that goes on finishing
+// writes the whole request, however slow each is, and fails over only from
+// one that has finished none for an attempt's time.
+type Progress interface {
+	// LastWrite is when the last successful write ended (zero: none yet).
+	LastWrite() time.Time
 }
 
 // Sink is where a route's consumer hands records (sink.Sink).
@@ -46,6 +56,8 @@ type Batched struct {
 	b       *batch.Batcher[record.Record]
 	closeFn func() error
 	observe atomic.Pointer[func(records int)]
+	// lastWrite is when the last successful flush ended (UnixNano).
+	lastWrite atomic.Int64
 }
 
 // NewBatched returns the ingest side of route name. flush writes one batch;
@@ -56,9 +68,21 @@ func NewBatched(name string, flush batch.Flush[record.Record], opts batch.Option
 		if f := r.observe.Load(); f != nil {
 			(*f)(len(recs))
 		}
-		return flush(ctx, recs)
+		err := flush(ctx, recs)
+		if err == nil {
+			r.lastWrite.Store(time.Now().UnixNano())
+		}
+		return err
 	}, opts)
 	return r
+}
+
+// LastWrite is when the last successful write to the transport ended.
+func (r *Batched) LastWrite() time.Time {
+	if n := r.lastWrite.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // ObserveBatches makes f see the size of every batch written to the
