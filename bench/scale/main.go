@@ -176,7 +176,7 @@ func run(ctx context.Context, c config) error {
 	drain := time.Since(loaded)
 	for i, r := range perMillion {
 		v := fmt.Sprintf("%.0f", r)
-		if i+1 < len(walMarks) {
+		if i+1 < len(walMarks) && walMarks[i].ok && walMarks[i+1].ok {
 			a, b := walMarks[i], walMarks[i+1]
 			v += fmt.Sprintf("  (WAL %.0f MB, %d checkpoints begun)", float64(b.lsn-a.lsn)/1e6, b.checkpoints-a.checkpoints)
 		}
@@ -653,8 +653,12 @@ func pgSize(ctx context.Context, pg *pgServer) int64 {
 }
 
 // pgWAL is PostgreSQL's WAL position (bytes) and the checkpoints it has
-// begun (timed and requested) at one moment.
-type pgWAL struct{ lsn, checkpoints int64 }
+// begun (timed and requested) at one moment; ok is false when they could
+// not be read.
+type pgWAL struct {
+	lsn, checkpoints int64
+	ok               bool
+}
 
 func pgWALNow(ctx context.Context, pg *pgServer) pgWAL {
 	out, err := pg.psql(ctx, "postgres", "-tAc",
@@ -662,8 +666,8 @@ func pgWALNow(ctx context.Context, pg *pgServer) pgWAL {
 	var w pgWAL
 	if err == nil {
 		var lsn float64
-		fmt.Sscanf(strings.TrimSpace(string(out)), "%f|%d", &lsn, &w.checkpoints)
-		w.lsn = int64(lsn)
+		n, _ := fmt.Sscanf(strings.TrimSpace(string(out)), "%f|%d", &lsn, &w.checkpoints)
+		w.lsn, w.ok = int64(lsn), n == 2
 	}
 	return w
 }

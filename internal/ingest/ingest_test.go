@@ -59,11 +59,6 @@ func newServerTimeout(t *testing.T, weights split.Weights, failover bool, attemp
 	return newServerWith(t, weights, failover, attempt, rs)
 }
 
-// newServerRoutes is a server with failover over any routes.
-func newServerRoutes(t *testing.T, weights split.Weights, attempt time.Duration, rs map[string]route.Route) *httptest.Server {
-	return newServerWith(t, weights, true, attempt, rs)
-}
-
 func newServerWith(t *testing.T, weights split.Weights, failover bool, attempt time.Duration, rs map[string]route.Route) *httptest.Server {
 	sp := split.New(weights)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -221,7 +216,7 @@ func TestFailoverOnlyFromARouteThatFinishesNoWrites(t *testing.T) {
 			g := &progressRoute{memRoute: &memRoute{name: "grpc"}, slow: tt.slow, lastWrite: tt.lastWrite}
 			r := &memRoute{name: "redis"}
 			rs := map[string]route.Route{"grpc": g, "redis": r}
-			srv := newServerRoutes(t, split.Weights{"grpc": 1000, "redis": 1}, attempt, rs)
+			srv := newServerWith(t, split.Weights{"grpc": 1000, "redis": 1}, true, attempt, rs)
 			start := time.Now()
 			resp, out := postRec(t, srv.URL+"/", "application/json", rec)
 			if resp.StatusCode != 202 || out["route"] != tt.want {

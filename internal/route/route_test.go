@@ -1,4 +1,4 @@
-package route
+package route_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/batch"
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/route"
 )
 
 // LastWrite moves only when a write to the transport succeeds: it is what
@@ -15,7 +16,7 @@ import (
 func TestBatchedLastWriteMovesOnlyOnSuccess(t *testing.T) {
 	fail := errors.New("transport down")
 	var err error
-	r := NewBatched("redis", func(context.Context, []record.Record) error { return err }, batch.Options{}, nil)
+	r := route.NewBatched("redis", func(context.Context, []record.Record) error { return err }, batch.Options{}, nil)
 	defer r.Close()
 	if !r.LastWrite().IsZero() {
 		t.Fatalf("LastWrite %v before any write", r.LastWrite())

@@ -17,10 +17,7 @@ import (
 func TestInsertReportsFreshAndDuplicate(t *testing.T) {
 	ctx := context.Background()
 	uri, db := testenv.Mongo(t)
-	st, err := store.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, uri, db)
 	defer st.Close(ctx)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rec := func(id, name string) record.Record {

@@ -32,10 +32,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Stop()
-	st, err := store.Open(ctx, f.URI, "vacunometro")
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := openStore(b, f.URI, "vacunometro")
 	defer st.Close(ctx)
 	ids := fillRecords(b, st, n)
 	if err := embedded.IndexIDs(ctx, dir, "vacunometro", "records"); err != nil {
@@ -50,6 +47,16 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/id")
+}
+
+// openStore opens the store at uri, database db, or ends the test.
+func openStore(tb testing.TB, uri, db string) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), uri, db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
 
 // fillRecords stores n records lk-0 .. lk-(n-1) in batch "b1" and returns their ids.

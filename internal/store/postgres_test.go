@@ -29,10 +29,7 @@ func TestLookupPostgresUsesIndex(t *testing.T) {
 	f := testenv.StartFerretPG(t)
 	f.IndexRecords("vacunometro") // no FerretDB database yet: sets plan_cache_mode
 	f.Restart()                   // FerretDB's sessions opened after it
-	st, err := store.Open(ctx, f.URI, "vacunometro")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, f.URI, "vacunometro")
 	defer st.Close(ctx)
 	ids := fillRecords(t, st, n)
 	table := f.CollectionTable("vacunometro", store.Collection)
@@ -141,10 +138,7 @@ func BenchmarkLookupPostgres(b *testing.B) {
 			f.IndexRecords("vacunometro")
 			f.Query("ANALYZE")
 			f.Restart()
-			st, err = store.Open(ctx, f.URI, "vacunometro")
-			if err != nil {
-				b.Fatal(err)
-			}
+			st = openStore(b, f.URI, "vacunometro")
 			defer st.Close(ctx)
 			table := f.CollectionTable("vacunometro", store.Collection)
 			base := f.Settled(table)

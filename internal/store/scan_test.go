@@ -17,10 +17,7 @@ import (
 func TestScanStoredReadsEveryRecordAndStopsOnError(t *testing.T) {
 	ctx := context.Background()
 	uri, db := testenv.Mongo(t)
-	st, err := store.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, uri, db)
 	defer st.Close(ctx)
 	const n = 2500
 	recs := make([]record.Record, n)
