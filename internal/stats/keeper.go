@@ -171,8 +171,9 @@ func (k *Keeper) tick(ctx context.Context) {
 }
 
 // Repair commits every intent left behind by a dead owner or older than
-// RepairAfter: it reads those ids from MongoDB by exact _id and counts the
-// documents their batch stored. It returns the records counted.
+// RepairAfter: it reads the documents their batch stored among those ids
+// (store.LookupBatch: by exact _id, or from an index on the batch) and
+// counts them. It returns the records counted.
 func (k *Keeper) Repair(ctx context.Context) (int, error) {
 	pending, err := k.view.rdb.HGetAll(ctx, schema.PendingKey).Result()
 	if err != nil {
@@ -209,15 +210,13 @@ func (k *Keeper) Repair(ctx context.Context) (int, error) {
 				continue
 			}
 		}
-		held, err := k.src.Lookup(ctx, in.IDs)
+		held, err := k.src.LookupBatch(ctx, batch, in.IDs)
 		if err != nil {
 			return total, fmt.Errorf("stats: repair batch %s: %w", batch, err)
 		}
 		fresh := make([]record.Record, 0, len(held))
 		for _, d := range held {
-			if d.Batch == batch {
-				fresh = append(fresh, d.Record)
-			}
+			fresh = append(fresh, d.Record)
 		}
 		n, err := k.view.Commit(ctx, batch, fresh)
 		if errors.Is(err, ErrCommitted) {

@@ -39,10 +39,10 @@ func (c *counting) ScanStored(ctx context.Context, n int, fn func([]store.Stored
 	return c.Store.ScanStored(ctx, n, fn)
 }
 
-func (c *counting) Lookup(ctx context.Context, ids []string) ([]store.Stored, error) {
+func (c *counting) LookupBatch(ctx context.Context, batch string, ids []string) ([]store.Stored, error) {
 	c.lookups.Add(1)
 	c.lookedUp.Add(int64(len(ids)))
-	return c.Store.Lookup(ctx, ids)
+	return c.Store.LookupBatch(ctx, batch, ids)
 }
 
 type env struct {

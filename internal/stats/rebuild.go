@@ -21,7 +21,7 @@ import (
 type Source interface {
 	Epoch(ctx context.Context) (epoch string, created bool, err error)
 	ScanStored(ctx context.Context, batchSize int, fn func([]store.Stored) error) error
-	Lookup(ctx context.Context, ids []string) ([]store.Stored, error)
+	LookupBatch(ctx context.Context, batch string, ids []string) ([]store.Stored, error)
 	SaveFigures(ctx context.Context, f store.Figures) error
 	LoadFigures(ctx context.Context) (store.Figures, bool, error)
 }

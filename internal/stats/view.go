@@ -52,12 +52,13 @@ var (
 // unacknowledged delivery can come back, and nothing is acknowledged before
 // its commit). A crash or a failed write between steps 2 and 3 leaves the
 // intent behind; the repair (Keeper) finds intents whose owner is dead or
-// that are older than RepairAfter, reads those ids from MongoDB by exact
-// _id, and commits the documents that carry that batch id: O(what is
-// missing), never a scan (one index probe per id: MongoDB's _id index; on
-// FerretDB v1 the index that embedded.IndexIDs makes on SQLite, and
-// store.PostgresIndexSQL on PostgreSQL, without which every probe there is
-// a scan of the table). It must never count a batch whose insert may
+// that are older than RepairAfter, reads the documents of that batch among
+// those ids from MongoDB (store.LookupBatch), and commits them: O(what is
+// missing), never a scan (one index probe per id: MongoDB's _id index, on
+// FerretDB/SQLite the index that embedded.IndexIDs makes; on
+// FerretDB/PostgreSQL one probe of the batch index of
+// store.PostgresIndexSQL, without which every probe there is a scan of the
+// table). It must never count a batch whose insert may
 // still add documents (those would then stay uncounted until a rebuild).
 // A sink inserts under its process's Lease: its inserts are cut off
 // leaseMargin before its heartbeat key can expire, so a dead owner's

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/store"
 	"github.com/vacunometro/vacunometro/internal/testenv"
 )
@@ -156,5 +157,91 @@ func BenchmarkLookupPostgres(b *testing.B) {
 			b.ReportMetric(float64(d.SeqScan)/float64(b.N), "seqscans/op")
 			b.ReportMetric(float64(d.SeqTupRead+d.IdxTupFetch)/float64(b.N), "rows/op")
 		})
+	}
+}
+
+// TestLookupBatchPostgres proves that the repair's read of one batch
+// (LookupBatch) on FerretDB/PostgreSQL is one index scan that reads that
+// batch's rows once postgres_index.sql ran, and that it answers the same
+// before (one exact-_id find per id): the batch's documents among the
+// ids, not those other batches stored, not ids never stored.
+func TestLookupBatchPostgres(t *testing.T) {
+	const n, per = 20_000, 1000
+	ctx := context.Background()
+	f := testenv.StartFerretPG(t)
+	f.IndexRecords("vacunometro")
+	f.Restart()
+	st := openStore(t, f.URI, "vacunometro")
+	defer st.Close(ctx)
+	now := time.Now().UTC()
+	for b := 0; b < n/per; b++ {
+		part := make([]record.Record, per)
+		for i := range part {
+			part[i] = record.Record{ID: fmt.Sprintf("r-%d", b*per+i), Name: "Ana", DepartmentCode: "GT-GU", Department: "Guatemala",
+				Age: 30, Vaccine: "Moderna", Dose: 1, ReceivedAt: now, Route: "redis"}
+		}
+		if _, err := st.Insert(ctx, fmt.Sprintf("batch-%d", b), part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The intent of batch-7: its own 1,000 ids, 50 ids batch-3 had
+	// stored first (its duplicates) and 20 ids never stored.
+	ids := make([]string, 0, per+70)
+	for i := 0; i < per; i++ {
+		ids = append(ids, fmt.Sprintf("r-%d", 7*per+i))
+	}
+	for i := 0; i < 50; i++ {
+		ids = append(ids, fmt.Sprintf("r-%d", 3*per+i))
+	}
+	for i := 0; i < 20; i++ {
+		ids = append(ids, fmt.Sprintf("never-%d", i))
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := st.LookupBatch(ctx, "batch-7", ids)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		seen := map[string]bool{}
+		for _, g := range got {
+			if g.Batch != "batch-7" || seen[g.ID] || g.Department != "Guatemala" {
+				t.Fatalf("%s: returned %+v (again: %v)", when, g, seen[g.ID])
+			}
+			seen[g.ID] = true
+		}
+		if len(got) != per {
+			t.Fatalf("%s: %d documents of batch-7, want %d", when, len(got), per)
+		}
+	}
+	table := f.CollectionTable("vacunometro", store.Collection)
+
+	// Without the batch index (the table exists only now): one find per id.
+	check("without the index")
+
+	f.IndexRecords("vacunometro")
+	// FerretDB's idle sessions publish their counters of the scans above
+	// up to 10 s late; closing them publishes them now.
+	f.Restart()
+	// The store asked the backend about finds by batch above and keeps the
+	// answer a minute: a new store asks again.
+	st2 := openStore(t, f.URI, "vacunometro")
+	defer st2.Close(ctx)
+	st = st2
+	base := f.Settled(table)
+	check("with the index")
+	d := f.StatsUntil(table, base, 15*time.Second, func(d testenv.TableStats) bool { return d.IdxTupFetch >= per })
+	t.Logf("with the index: one batch of %d in %d rows: %+v", per, n, d)
+	if d.SeqScan != 0 || d.SeqTupRead != 0 {
+		t.Fatalf("the batch's read scanned the table: %+v", d)
+	}
+	if d.IdxScan > 2 {
+		t.Fatalf("the batch's read took %d index scans, want one query for the batch: %+v", d.IdxScan, d)
+	}
+	if d.IdxTupFetch > per+per/10 {
+		t.Fatalf("the batch's read fetched %d rows, for a batch of %d", d.IdxTupFetch, per)
+	}
+	p, pushdown, err := store.ExplainBatchFind(ctx, st)
+	if err != nil || !pushdown || p.Scan || !strings.Contains(p.Raw, "_vac_batch_gin") {
+		t.Fatalf("FerretDB's find by batch is not planned on the batch index: pushdown %v, %v: %s", pushdown, err, p.Raw)
 	}
 }
