@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -156,13 +157,18 @@ func (c *clients) statsView() *stats.View {
 }
 
 // openSink needs the store and Redis: MongoDB first, then the view.
-func (c *clients) openSink() {
-	opts := sink.Options{Tracer: c.tr}
+func (c *clients) openSink() error {
+	if c.set.SinkErr != nil {
+		return usageError("%v", c.set.SinkErr)
+	}
+	// Zero in sink.Options is its default: none is negative there.
+	opts := sink.Options{Tracer: c.tr, Interval: cmp.Or(c.set.SinkInterval, -1)}
 	if c.keep != nil {
 		opts.Lease = c.keep.Lease()
 	}
 	c.sink = sink.New(c.store, c.statsView(), c.m, c.log, opts)
 	c.onClose(closeSink, c.sink.Close)
+	return nil
 }
 
 // registerRedisLag exports the redis route's queue lag: entries appended

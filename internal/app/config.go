@@ -15,6 +15,7 @@ import (
 
 	"github.com/vacunometro/vacunometro/internal/logging"
 	"github.com/vacunometro/vacunometro/internal/producer"
+	"github.com/vacunometro/vacunometro/internal/sink"
 )
 
 // Env is the process environment, injectable for tests.
@@ -48,6 +49,11 @@ type Settings struct {
 	QuotaRate        float64 // QUOTA_RATE: default records/s per producer (0: unlimited)
 	QuotaBurst       int     // QUOTA_BURST: default burst per producer
 	QuotaErr         error   // a malformed QUOTA_RATE or QUOTA_BURST
+	// SinkInterval (SINK_INTERVAL): the sink's spacing of InsertMany
+	// calls under load (sink.Options.Interval; 0: none). SinkErr is a
+	// malformed value.
+	SinkInterval time.Duration
+	SinkErr      error
 	// IDTokenAudience (ID_TOKEN_AUDIENCE) and IDTokenAccounts
 	// (ID_TOKEN_ACCOUNTS, "email=producer,..."): the ingest also accepts
 	// Google-signed ID tokens of these service accounts, for that audience.
@@ -87,6 +93,17 @@ func loadSettings(env Env) Settings {
 		IDTokenAccounts:  env("ID_TOKEN_ACCOUNTS"),
 		QuotaRate:        producer.DefaultRate,
 		QuotaBurst:       producer.DefaultBurst,
+		SinkInterval:     sink.DefaultInterval,
+	}
+	if v := env("SINK_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 || d > time.Second {
+			set.SinkErr = fmt.Errorf("SINK_INTERVAL=%q: want a duration from 0 (none) to 1s, such as 25ms", v)
+		}
+		set.SinkInterval = d
 	}
 	if v := env("QUOTA_RATE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

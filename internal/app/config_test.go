@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vacunometro/vacunometro/internal/envvars"
 	"github.com/vacunometro/vacunometro/internal/producer"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/sink"
 )
 
 // The test harness clears envvars.Settings to give a child process its
@@ -65,6 +67,37 @@ func TestIDTokenSettings(t *testing.T) {
 			}
 			if _, ok := auth.(*producer.IDTokens); ok != c.wantIDTokens {
 				t.Fatalf("authenticator %T, want ID tokens %v", auth, c.wantIDTokens)
+			}
+		})
+	}
+}
+
+func TestSinkInterval(t *testing.T) {
+	cases := []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", sink.DefaultInterval, false},
+		{"0", 0, false},
+		{"40ms", 40 * time.Millisecond, false},
+		{"-5ms", 0, true},
+		{"2s", 0, true},
+		{"soon", 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.value, func(t *testing.T) {
+			set := loadSettings(func(k string) string {
+				if k == "SINK_INTERVAL" {
+					return c.value
+				}
+				return ""
+			})
+			if (set.SinkErr != nil) != c.wantErr {
+				t.Fatalf("SINK_INTERVAL=%q: error %v, want one: %v", c.value, set.SinkErr, c.wantErr)
+			}
+			if !c.wantErr && set.SinkInterval != c.want {
+				t.Fatalf("SINK_INTERVAL=%q: %v, want %v", c.value, set.SinkInterval, c.want)
 			}
 		})
 	}

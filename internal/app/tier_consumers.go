@@ -38,7 +38,9 @@ func buildConsumers(ctx context.Context, c *clients, o consumerOptions) (*consum
 	if err := c.startViewRepair(ctx); err != nil {
 		return nil, err
 	}
-	c.openSink()
+	if err := c.openSink(); err != nil {
+		return nil, err
+	}
 	c.registerRedisLag()
 	if err := c.startProducerSync(ctx); err != nil {
 		return nil, err

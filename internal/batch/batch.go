@@ -2,6 +2,8 @@
 // into shared writes. A batch is flushed as soon as a flush slot is free, so
 // at low load an item waits for nothing, and under load items accumulate
 // while the slots are busy and share the next write (up to MaxItems).
+// Interval spaces the flushes under load, for writes whose fixed cost
+// dwarfs their cost per item (an InsertMany into FerretDB).
 package batch
 
 import (
@@ -20,9 +22,15 @@ type Flush[T any] func(ctx context.Context, items []T) error
 
 // Options tune a Batcher.
 type Options struct {
-	MaxItems     int           // flush when this many items wait (default 500)
-	MaxInFlight  int           // concurrent flushes (default 1)
-	Linger       time.Duration // optional extra wait for company when a slot is free (default 0)
+	MaxItems    int // flush when this many items wait (default 500)
+	MaxInFlight int // concurrent flushes (default 1)
+	// Interval, when set, spaces flushes under load: a flush starts no
+	// sooner than Interval after the one before it started, unless
+	// MaxItems wait or an urgent submission (SubmitNow) does. At low load
+	// the last flush is long past and nothing waits; under load each flush
+	// carries what arrived in Interval (or since the last slot freed, if
+	// that is longer), instead of what arrived while a slot was busy.
+	Interval     time.Duration
 	FlushTimeout time.Duration // per flush (default 30s)
 	QueueSize    int           // pending submissions before Submit blocks (default 4096)
 }
@@ -34,9 +42,10 @@ type job[T any] struct {
 }
 
 type pending[T any] struct {
-	ctx   context.Context // the caller's: once it is done, nobody waits for the items
-	items []T
-	done  chan error
+	ctx    context.Context // the caller's: once it is done, nobody waits for the items
+	items  []T
+	done   chan error
+	urgent bool // flush as soon as a slot is free, whatever Interval says
 }
 
 // Batcher gathers items from concurrent Submit calls into shared flushes.
@@ -90,10 +99,21 @@ func New[T any](flush Flush[T], opts Options) *Batcher[T] {
 // It returns the flush's error, or ctx's if the caller stops waiting first
 // (the items may still be written: callers must be idempotent).
 func (b *Batcher[T]) Submit(ctx context.Context, items ...T) error {
+	return b.submit(ctx, false, items)
+}
+
+// SubmitNow is Submit for a caller whose own client waits on the answer:
+// its batch (with whatever else waits) is flushed as soon as a slot is
+// free, without waiting for Interval.
+func (b *Batcher[T]) SubmitNow(ctx context.Context, items ...T) error {
+	return b.submit(ctx, true, items)
+}
+
+func (b *Batcher[T]) submit(ctx context.Context, urgent bool, items []T) error {
 	if len(items) == 0 {
 		return nil
 	}
-	p := &pending[T]{ctx: ctx, items: items, done: make(chan error, 1)}
+	p := &pending[T]{ctx: ctx, items: items, done: make(chan error, 1), urgent: urgent}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -144,6 +164,7 @@ func (b *Batcher[T]) loop() {
 	defer b.wg.Done()
 	// The workers end once the last batch is handed over.
 	defer close(b.jobs)
+	var last time.Time // when the last flush started
 	for {
 		first, ok := <-b.in
 		if !ok {
@@ -152,15 +173,18 @@ func (b *Batcher[T]) loop() {
 		group := []*pending[T]{first}
 		count := len(first.items)
 		open := true
-		var linger <-chan time.Time
+		// wait is Interval's end, while it applies: nothing urgent waits.
+		var wait <-chan time.Time
 		var timer *time.Timer
-		if b.opts.Linger > 0 {
-			timer = time.NewTimer(b.opts.Linger)
-			linger = timer.C
+		if !first.urgent && b.opts.Interval > 0 {
+			if d := time.Until(last.Add(b.opts.Interval)); d > 0 {
+				timer = time.NewTimer(d)
+				wait = timer.C
+			}
 		}
 	gather:
 		for count < b.opts.MaxItems && open {
-			if linger != nil {
+			if wait != nil {
 				select {
 				case p, ok := <-b.in:
 					if !ok {
@@ -169,9 +193,12 @@ func (b *Batcher[T]) loop() {
 					}
 					group = append(group, p)
 					count += len(p.items)
+					if p.urgent {
+						wait = nil
+					}
 					continue
-				case <-linger:
-					linger = nil
+				case <-wait:
+					wait = nil
 				}
 			}
 			select {
@@ -183,6 +210,7 @@ func (b *Batcher[T]) loop() {
 				group = append(group, p)
 				count += len(p.items)
 			case b.sem <- struct{}{}:
+				last = time.Now()
 				b.start(group, count)
 				group = nil
 				break gather
@@ -193,6 +221,7 @@ func (b *Batcher[T]) loop() {
 		}
 		if group != nil {
 			b.sem <- struct{}{}
+			last = time.Now()
 			b.start(group, count)
 		}
 		if !open {

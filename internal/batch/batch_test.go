@@ -188,3 +188,119 @@ func TestItemsWhoseCallerGaveUpWhileQueuedAreNotWritten(t *testing.T) {
 		t.Fatalf("written %v, want [0 3]: the abandoned 1 and 2 must not be written", written)
 	}
 }
+
+// recorder is a flush that keeps each batch and when it started.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]string
+	at      []time.Time
+}
+
+func (r *recorder) flush(ctx context.Context, items []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, append([]string(nil), items...))
+	r.at = append(r.at, time.Now())
+	return nil
+}
+
+func (r *recorder) get() ([][]string, []time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]string(nil), r.batches...), append([]time.Time(nil), r.at...)
+}
+
+// submitAll submits each item from its own goroutine and waits for all.
+func submitAll(t *testing.T, submit func(context.Context, ...string) error, items ...string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(items))
+	for _, it := range items {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- submit(context.Background(), it) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The Interval is long here (a second) so that waiting for it and not
+// waiting cannot be confused on a loaded machine.
+func TestIntervalGathersUnderLoadAndWaitsForNothingWhenIdle(t *testing.T) {
+	const interval = time.Second
+	r := &recorder{}
+	b := New(r.flush, Options{MaxItems: 1000, MaxInFlight: 2, Interval: interval})
+	defer b.Close()
+
+	start := time.Now()
+	if err := b.Submit(context.Background(), "first"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > interval/2 {
+		t.Fatalf("a submission to an idle batcher waited %v: the interval must apply only after a flush", took)
+	}
+	// Right after a flush: 40 submissions, each from its own caller, share
+	// one flush, which starts once the interval has passed.
+	items := make([]string, 40)
+	for i := range items {
+		items[i] = fmt.Sprint("r", i)
+	}
+	submitAll(t, b.Submit, items...)
+	batches, at := r.get()
+	if len(batches) != 2 || len(batches[1]) != len(items) {
+		t.Fatalf("flushes %v: want the first alone, then all %d in one", batches, len(items))
+	}
+	if gap := at[1].Sub(at[0]); gap < interval*9/10 {
+		t.Fatalf("the second flush started %v after the first, within the interval of %v", gap, interval)
+	}
+}
+
+func TestSubmitNowFlushesWhatWaitsWithoutTheInterval(t *testing.T) {
+	const interval = 2 * time.Second
+	r := &recorder{}
+	b := New(r.flush, Options{MaxItems: 1000, MaxInFlight: 1, Interval: interval})
+	defer b.Close()
+	if err := b.Submit(context.Background(), "first"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); submitAll(t, b.Submit, "queued-1", "queued-2") }()
+	time.Sleep(100 * time.Millisecond) // they wait for the interval
+	submitAll(t, b.SubmitNow, "urgent")
+	wg.Wait()
+	if took := time.Since(start); took > interval/2 {
+		t.Fatalf("an urgent submission waited %v for an interval of %v", took, interval)
+	}
+	batches, _ := r.get()
+	if len(batches) != 2 || len(batches[1]) != 3 {
+		t.Fatalf("flushes %v: want the urgent one to take the waiting ones along", batches)
+	}
+}
+
+func TestIntervalNeverHoldsAFullBatch(t *testing.T) {
+	const interval = 2 * time.Second
+	r := &recorder{}
+	b := New(r.flush, Options{MaxItems: 10, MaxInFlight: 1, Interval: interval})
+	defer b.Close()
+	if err := b.Submit(context.Background(), "first"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	items := make([]string, 10)
+	for i := range items {
+		items[i] = fmt.Sprint("r", i)
+	}
+	submitAll(t, b.Submit, items...)
+	if took := time.Since(start); took > interval/2 {
+		t.Fatalf("a full batch (MaxItems) waited %v for the interval", took)
+	}
+	if batches, _ := r.get(); len(batches) != 2 || len(batches[1]) != 10 {
+		t.Fatalf("flushes %v: want the 10 together", batches)
+	}
+}

@@ -73,6 +73,10 @@ type Consumer[M any] struct {
 	// (up to Detach): a batch already received is finished when the worker
 	// is stopping, which is cheaper than a redelivery, and bounded.
 	Detach time.Duration
+	// Urgent stores with the sink's StoreNow, where it has one: the
+	// sender waits on the answer (the gRPC route), so the records must not
+	// wait for company.
+	Urgent bool
 	// Ack acknowledges messages that are stored or dead-lettered (nil: the
 	// caller answers, as the gRPC server does with Handle's result).
 	Ack func(ctx context.Context, msgs []M)
@@ -126,7 +130,11 @@ func (c *Consumer[M]) Handle(ctx context.Context, msgs []M, attrs ...attribute.K
 	sctx, span := tracing.StartConsumer(sctx, tracing.OrNoop(c.Deps.Tracer), c.Span, recs, trace.WithAttributes(attrs...))
 	defer span.End()
 	if len(recs) > 0 {
-		if err := c.Deps.Sink.Store(sctx, recs); err != nil {
+		store := c.Deps.Sink.Store
+		if u, ok := c.Deps.Sink.(UrgentSink); ok && c.Urgent {
+			store = u.StoreNow
+		}
+		if err := store(sctx, recs); err != nil {
 			if sctx.Err() == nil {
 				c.Deps.Log.Error("store failed; the messages are delivered again", "messages", len(msgs), "records", len(recs), "err", err)
 			}

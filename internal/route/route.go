@@ -38,6 +38,13 @@ type Sink interface {
 	Store(ctx context.Context, recs []record.Record) error
 }
 
+// UrgentSink is a Sink that can store a delivery whose sender waits on the
+// answer without waiting for company (sink.Sink.StoreNow).
+type UrgentSink interface {
+	Sink
+	StoreNow(ctx context.Context, recs []record.Record) error
+}
+
 // Names of the routes.
 const (
 	GRPC   = "grpc"

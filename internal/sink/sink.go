@@ -29,9 +29,15 @@ import (
 
 // Options tune the sink's group commit.
 type Options struct {
-	MaxBatch    int          // records per InsertMany (default 1000)
-	MaxInFlight int          // concurrent InsertMany calls (default 2)
-	Tracer      trace.Tracer // optional
+	MaxBatch    int // records per InsertMany (default 1000)
+	MaxInFlight int // concurrent InsertMany calls (default 2)
+	// Interval spaces the InsertMany calls under load (batch.Options.Interval):
+	// FerretDB pays about a millisecond and a half of CPU for each one
+	// whatever it holds, so single-record deliveries are cheap to store
+	// only in company. Deliveries stored with StoreNow (a gRPC call, whose
+	// client waits) do not wait for it. Zero: DefaultInterval; negative: none.
+	Interval time.Duration
+	Tracer   trace.Tracer // optional
 	// Lease is the process's insert lease (stats.Keeper.Lease): inserts end
 	// when it lapses, so that a batch left uncommitted by a crash is
 	// repaired as soon as the process's heartbeat is gone.
@@ -40,6 +46,11 @@ type Options struct {
 	// batches are repaired once it is gone and InsertDeadline has passed.
 	Owner string
 }
+
+// DefaultInterval is the sink's default Interval: at most that much more
+// between a record's hand-off and its count under load (the freshness
+// goal is 250 ms at p99), for InsertMany calls of what arrives in it.
+const DefaultInterval = 25 * time.Millisecond
 
 // Sink stores records with group commit.
 type Sink struct {
@@ -67,16 +78,35 @@ func New(st *store.Store, view *stats.View, m *metrics.Metrics, log *slog.Logger
 		opts.Owner = stats.NewBatchID()
 	}
 	s := &Sink{store: st, view: view, m: m, log: log, tr: tracing.OrNoop(opts.Tracer), owner: opts.Owner, lease: opts.Lease, maxBatch: opts.MaxBatch}
-	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight})
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	s.b = batch.New(s.flush, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, Interval: max(opts.Interval, 0)})
 	return s
 }
 
 // Store returns once MongoDB holds every record of recs and the view has
-// counted them. It is safe to call again with the same records.
+// counted them. It is safe to call again with the same records. Under load
+// it waits for company (Options.Interval).
 func (s *Sink) Store(ctx context.Context, recs []record.Record) error {
+	return s.submit(ctx, false, recs)
+}
+
+// StoreNow is Store for a delivery whose sender waits on the answer (the
+// gRPC route's 202): its InsertMany starts as soon as one can, with the
+// records that wait for company.
+func (s *Sink) StoreNow(ctx context.Context, recs []record.Record) error {
+	return s.submit(ctx, true, recs)
+}
+
+func (s *Sink) submit(ctx context.Context, now bool, recs []record.Record) error {
 	ctx, span := s.tr.Start(ctx, "sink.store", trace.WithAttributes(attribute.Int("records", len(recs))))
 	defer span.End()
-	err := s.b.Submit(ctx, recs...)
+	submit := s.b.Submit
+	if now {
+		submit = s.b.SubmitNow
+	}
+	err := submit(ctx, recs...)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "store failed")

@@ -38,7 +38,8 @@ type Server struct {
 func NewServer(deps route.ConsumerDeps) *Server {
 	// No Ack, Retry or DeadLetter: the call's answer is the
 	// acknowledgement, and a batch that can never be stored is refused.
-	return &Server{consume: route.Consumer[*pb.RecordBatch]{Deps: deps, Span: "grpc.Deliver",
+	// Urgent: the ingest's 202 waits on the answer.
+	return &Server{consume: route.Consumer[*pb.RecordBatch]{Deps: deps, Span: "grpc.Deliver", Urgent: true,
 		Decode: func(b *pb.RecordBatch) ([]record.Record, error) { return route.CheckBatch(b, deps.Catalog) }}}
 }
 
