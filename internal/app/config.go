@@ -97,9 +97,6 @@ func loadSettings(env Env) Settings {
 	}
 	if v := env("SINK_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
-		if v == "0" {
-			d, err = 0, nil
-		}
 		if err != nil || d < 0 || d > time.Second {
 			set.SinkErr = fmt.Errorf("SINK_INTERVAL=%q: want a duration from 0 (none) to 1s, such as 25ms", v)
 		}

@@ -210,6 +210,15 @@ func (r *recorder) get() ([][]string, []time.Time) {
 	return append([][]string(nil), r.batches...), append([]time.Time(nil), r.at...)
 }
 
+// names returns n distinct items.
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprint("r", i)
+	}
+	return out
+}
+
 // submitAll submits each item from its own goroutine and waits for all.
 func submitAll(t *testing.T, submit func(context.Context, ...string) error, items ...string) {
 	t.Helper()
@@ -245,10 +254,7 @@ func TestIntervalGathersUnderLoadAndWaitsForNothingWhenIdle(t *testing.T) {
 	}
 	// Right after a flush: 40 submissions, each from its own caller, share
 	// one flush, which starts once the interval has passed.
-	items := make([]string, 40)
-	for i := range items {
-		items[i] = fmt.Sprint("r", i)
-	}
+	items := names(40)
 	submitAll(t, b.Submit, items...)
 	batches, at := r.get()
 	if len(batches) != 2 || len(batches[1]) != len(items) {
@@ -292,10 +298,7 @@ func TestIntervalNeverHoldsAFullBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	items := make([]string, 10)
-	for i := range items {
-		items[i] = fmt.Sprint("r", i)
-	}
+	items := names(10)
 	submitAll(t, b.Submit, items...)
 	if took := time.Since(start); took > interval/2 {
 		t.Fatalf("a full batch (MaxItems) waited %v for the interval", took)

@@ -13,6 +13,7 @@ import (
 	"github.com/vacunometro/vacunometro/internal/catalog"
 	"github.com/vacunometro/vacunometro/internal/record"
 	"github.com/vacunometro/vacunometro/internal/route"
+	"github.com/vacunometro/vacunometro/internal/route/routetest"
 )
 
 type sinkFunc func(context.Context, []record.Record) error
@@ -108,42 +109,29 @@ func TestConsumerHandle(t *testing.T) {
 	}
 }
 
-// urgentSink records which of its methods stored.
-type urgentSink struct{ calls []string }
-
-func (u *urgentSink) Store(context.Context, []record.Record) error {
-	u.calls = append(u.calls, "Store")
-	return nil
-}
-
-func (u *urgentSink) StoreNow(context.Context, []record.Record) error {
-	u.calls = append(u.calls, "StoreNow")
-	return nil
-}
-
 // A consumer whose sender waits (the gRPC route: Urgent) stores without
 // waiting for company where the sink can; the queue workers wait for it.
 func TestConsumerUrgentUsesStoreNow(t *testing.T) {
 	cases := []struct {
 		name   string
 		urgent bool
-		sink   func(*urgentSink) route.Sink
+		sink   func(*routetest.CallSink) route.Sink
 		want   []string
 	}{
-		{"urgent", true, func(u *urgentSink) route.Sink { return u }, []string{"StoreNow"}},
-		{"not urgent", false, func(u *urgentSink) route.Sink { return u }, []string{"Store"}},
-		{"urgent, a sink without StoreNow", true, func(u *urgentSink) route.Sink { return sinkFunc(u.Store) }, []string{"Store"}},
+		{"urgent", true, func(u *routetest.CallSink) route.Sink { return u }, []string{"StoreNow"}},
+		{"not urgent", false, func(u *routetest.CallSink) route.Sink { return u }, []string{"Store"}},
+		{"urgent, a sink without StoreNow", true, func(u *routetest.CallSink) route.Sink { return sinkFunc(u.Store) }, []string{"Store"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := &urgentSink{}
+			u := &routetest.CallSink{}
 			c := route.Consumer[string]{Deps: route.ConsumerDeps{Sink: tc.sink(u), Log: slog.New(slog.DiscardHandler)}, Span: "test", Urgent: tc.urgent,
 				Decode: func(string) ([]record.Record, error) { return []record.Record{{ID: "a-1"}}, nil }}
 			if _, err := c.Handle(context.Background(), []string{"m"}); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(u.calls, tc.want) {
-				t.Fatalf("stored with %v, want %v", u.calls, tc.want)
+			if !slices.Equal(u.Calls, tc.want) {
+				t.Fatalf("stored with %v, want %v", u.Calls, tc.want)
 			}
 		})
 	}

@@ -90,29 +90,16 @@ func TestServerRefusesInvalidBatch(t *testing.T) {
 	}
 }
 
-// urgentSink records which of its methods stored.
-type urgentSink struct{ calls []string }
-
-func (u *urgentSink) Store(context.Context, []record.Record) error {
-	u.calls = append(u.calls, "Store")
-	return nil
-}
-
-func (u *urgentSink) StoreNow(context.Context, []record.Record) error {
-	u.calls = append(u.calls, "StoreNow")
-	return nil
-}
-
 // The ingest's 202 waits on the server's answer: the server stores
 // without waiting for the sink's interval.
 func TestServerStoresWithoutWaitingForCompany(t *testing.T) {
-	u := &urgentSink{}
+	u := &routetest.CallSink{}
 	srv := grpcroute.NewServer(route.ConsumerDeps{Sink: u, Catalog: catalog.Default(), Metrics: metrics.New(), Log: testenv.Logger(t)})
 	res, err := srv.Deliver(context.Background(), &pb.DeliverRequest{Batch: record.BatchToProto(routetest.Records(2, "now", route.GRPC))})
 	if err != nil || res.GetHeld() != 2 {
 		t.Fatalf("Deliver = %v, %v", res, err)
 	}
-	if len(u.calls) != 1 || u.calls[0] != "StoreNow" {
-		t.Fatalf("the server stored with %v, want StoreNow", u.calls)
+	if len(u.Calls) != 1 || u.Calls[0] != "StoreNow" {
+		t.Fatalf("the server stored with %v, want StoreNow", u.Calls)
 	}
 }

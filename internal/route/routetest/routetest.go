@@ -208,3 +208,19 @@ func testFlakySink(t *testing.T, newHarness Factory) {
 		t.Fatal("the flaky sink never failed: the test proves nothing")
 	}
 }
+
+// CallSink is a route.UrgentSink that stores nothing and records which of
+// its methods was called ("Store" or "StoreNow"), in order.
+type CallSink struct{ Calls []string }
+
+// Store records the call.
+func (c *CallSink) Store(context.Context, []record.Record) error {
+	c.Calls = append(c.Calls, "Store")
+	return nil
+}
+
+// StoreNow records the call.
+func (c *CallSink) StoreNow(context.Context, []record.Record) error {
+	c.Calls = append(c.Calls, "StoreNow")
+	return nil
+}
