@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/vacunometro/vacunometro/internal/record"
+	"github.com/vacunometro/vacunometro/internal/stats"
 	"github.com/vacunometro/vacunometro/internal/store"
 )
 
@@ -73,8 +74,9 @@ type storeResult struct {
 
 func (r storeResult) rate() float64 { return float64(r.Docs) / r.Elapsed.Seconds() }
 
-// rawInsertMany writes batches of batchSize documents shaped like the
-// pipeline's (record fields, string _id) with one long-lived client and
+// rawInsertMany writes batches of batchSize documents as the pipeline's
+// sink writes them (store.Document: the record's fields, its batch, its
+// producer, when it was stored) with one long-lived client and
 // `workers` concurrent writers for d: the storage ceiling.
 func rawInsertMany(ctx context.Context, uri, database string, recs []record.Record, batchSize, workers int, d time.Duration) (storeResult, error) {
 	c, err := mongoClient(uri)
@@ -98,11 +100,12 @@ func rawInsertMany(ctx context.Context, uri, database string, recs []record.Reco
 			batch := make([]any, batchSize)
 			for i := w; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				now := time.Now().UTC()
+				b := stats.NewBatchID()
 				for j := range batch {
 					r := recs[(i*batchSize+j)%len(recs)]
 					r.ID = ids.New(now)
-					r.ReceivedAt, r.Route = now, "raw"
-					batch[j] = r
+					r.ReceivedAt, r.Route, r.Producer = now, "raw", "local"
+					batch[j] = store.Document(r, b, now)
 				}
 				if _, err := coll.InsertMany(ctx, batch); err != nil {
 					mu.Lock()

@@ -54,6 +54,11 @@ type Settings struct {
 	// malformed value.
 	SinkInterval time.Duration
 	SinkErr      error
+	// RouteInFlight (ROUTE_IN_FLIGHT): writes each route's producer keeps
+	// in flight (0: the route's default); fewer make fuller writes, at
+	// some latency. RouteInFlightErr is a malformed value.
+	RouteInFlight    int
+	RouteInFlightErr error
 	// IDTokenAudience (ID_TOKEN_AUDIENCE) and IDTokenAccounts
 	// (ID_TOKEN_ACCOUNTS, "email=producer,..."): the ingest also accepts
 	// Google-signed ID tokens of these service accounts, for that audience.
@@ -101,6 +106,13 @@ func loadSettings(env Env) Settings {
 			set.SinkErr = fmt.Errorf("SINK_INTERVAL=%q: want a duration from 0 (none) to 1s, such as 25ms", v)
 		}
 		set.SinkInterval = d
+	}
+	if v := env("ROUTE_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			set.RouteInFlightErr = fmt.Errorf("ROUTE_IN_FLIGHT=%q: want a number of writes from 1 to 64", v)
+		}
+		set.RouteInFlight = n
 	}
 	if v := env("QUOTA_RATE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

@@ -102,3 +102,34 @@ func TestSinkInterval(t *testing.T) {
 		})
 	}
 }
+
+func TestRouteInFlight(t *testing.T) {
+	cases := []struct {
+		value   string
+		want    int
+		wantErr bool
+	}{
+		{"", 0, false}, // each route's own default
+		{"1", 1, false},
+		{"8", 8, false},
+		{"0", 0, true},
+		{"65", 0, true},
+		{"many", 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.value, func(t *testing.T) {
+			set := loadSettings(func(k string) string {
+				if k == "ROUTE_IN_FLIGHT" {
+					return c.value
+				}
+				return ""
+			})
+			if (set.RouteInFlightErr != nil) != c.wantErr {
+				t.Fatalf("ROUTE_IN_FLIGHT=%q: error %v, want one: %v", c.value, set.RouteInFlightErr, c.wantErr)
+			}
+			if !c.wantErr && set.RouteInFlight != c.want {
+				t.Fatalf("ROUTE_IN_FLIGHT=%q: %d, want %d", c.value, set.RouteInFlight, c.want)
+			}
+		})
+	}
+}

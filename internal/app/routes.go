@@ -28,7 +28,7 @@ func routeKinds() []routeKind {
 		{
 			name: route.GRPC,
 			producer: func(c *clients, o ingestOptions) (route.Route, error) {
-				return grpcroute.Dial(o.grpcAddr, grpcroute.Options{})
+				return grpcroute.Dial(o.grpcAddr, grpcroute.Options{MaxInFlight: c.set.RouteInFlight})
 			},
 		},
 		{
@@ -38,7 +38,7 @@ func routeKinds() []routeKind {
 					return nil, nil
 				}
 				c.registerRedisLag()
-				return redisroute.NewProducer(c.rdb, redisroute.ProducerOptions{}), nil
+				return redisroute.NewProducer(c.rdb, redisroute.ProducerOptions{MaxInFlight: c.set.RouteInFlight}), nil
 			},
 			worker: func(c *clients, o consumerOptions) (func(context.Context) error, error) {
 				w := redisroute.NewWorker(c.rdb, c.consumerDeps(), redisroute.WorkerOptions{Consumer: o.consumer, ClaimIdle: o.claimIdle})
@@ -51,7 +51,7 @@ func routeKinds() []routeKind {
 				if c.ps == nil {
 					return nil, nil
 				}
-				return pubsubroute.NewPublisher(c.ps, pubsubroute.PublisherOptions{Topic: c.set.PubSubTopic}), nil
+				return pubsubroute.NewPublisher(c.ps, pubsubroute.PublisherOptions{Topic: c.set.PubSubTopic, MaxInFlight: c.set.RouteInFlight}), nil
 			},
 			worker: func(c *clients, o consumerOptions) (func(context.Context) error, error) {
 				if c.ps == nil {

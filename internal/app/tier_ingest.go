@@ -41,6 +41,9 @@ type ingestTier struct {
 // SPLIT over those routes and announces it on the view when Redis is
 // there. The routes are flushed and closed in the flushProducers phase.
 func buildIngest(ctx context.Context, c *clients, o ingestOptions) (*ingestTier, error) {
+	if c.set.RouteInFlightErr != nil {
+		return nil, usageError("%v", c.set.RouteInFlightErr)
+	}
 	routes := map[string]route.Route{}
 	c.onClose(flushProducers, func() {
 		for _, r := range routes {

@@ -13,7 +13,7 @@ var Settings = []string{
 	"GRPC_SERVER_ADDRESS", "SPLIT", "ADMIN_TOKEN", "PORT", "LOG_LEVEL", "LOG_FORMAT",
 	"ALLOWED_ORIGINS", "WEB_DIR", "FAULTS", "GRPC_ADDR", "HEALTH_ADDR", "HOSTNAME",
 	"LOCAL_PRODUCER_KEY", "QUOTA_RATE", "QUOTA_BURST", "ID_TOKEN_AUDIENCE", "ID_TOKEN_ACCOUNTS",
-	"SINK_INTERVAL",
+	"SINK_INTERVAL", "ROUTE_IN_FLIGHT",
 }
 
 // LibraryPrefixes are prefixes of variables libraries read on their own

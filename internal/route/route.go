@@ -55,6 +55,16 @@ const (
 // All lists the routes in display order.
 var All = []string{GRPC, Redis, PubSub}
 
+// DefaultInFlight is how many writes a route's producer keeps in flight
+// unless told otherwise (ROUTE_IN_FLIGHT): one. While it is out, what
+// arrives gathers for the next, so the write carries everything that came
+// meanwhile (group commit, as a database's log does). Measured in `make
+// bench` against 2 and 4 (bench/README.md, "One write in flight"): from
+// single-record POSTs each gRPC call carries about 3 times the records,
+// each Pub/Sub message twice as many, at no cost in throughput or
+// freshness. A record waits at most for the write ahead of it.
+const DefaultInFlight = 1
+
 // Batched is the ingest side every route shares: Deliver hands the records
 // to a group-commit batcher whose flush writes one batch to the transport,
 // and returns once that write succeeded. Routes embed it.

@@ -67,6 +67,13 @@ type doc struct {
 	Producer string `bson:"p,omitempty"`
 }
 
+// Document is the document Insert writes for r in batch at storedAt, for
+// measurements of raw InsertMany that must write what the pipeline does
+// (the bench's storage ceiling).
+func Document(r record.Record, batch string, storedAt time.Time) any {
+	return toDoc(r, batch, storedAt)
+}
+
 func toDoc(r record.Record, batch string, now time.Time) doc {
 	return doc{ID: r.ID, Name: r.Name, DepartmentCode: r.DepartmentCode, Department: r.Department,
 		Age: r.Age, Vaccine: r.Vaccine, Dose: r.Dose, VaccinatedAt: r.VaccinatedAt,

@@ -81,7 +81,7 @@ type Client struct {
 // Options tune the client.
 type Options struct {
 	MaxBatch    int // records per call (default 500)
-	MaxInFlight int // concurrent calls (default 4: fewer, fuller calls cost less per record)
+	MaxInFlight int // concurrent calls (default route.DefaultInFlight: fewer, fuller calls cost less per record)
 }
 
 // Dial connects lazily to addr (host:port). Linkerd adds mTLS in the cluster.
@@ -90,7 +90,7 @@ func Dial(addr string, opts Options, dialOpts ...grpc.DialOption) (*Client, erro
 		opts.MaxBatch = 500
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 4
+		opts.MaxInFlight = route.DefaultInFlight
 	}
 	dialOpts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -2,9 +2,11 @@ package grpcroute_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,5 +103,69 @@ func TestServerStoresWithoutWaitingForCompany(t *testing.T) {
 	}
 	if len(u.Calls) != 1 || u.Calls[0] != "StoreNow" {
 		t.Fatalf("the server stored with %v, want StoreNow", u.Calls)
+	}
+}
+
+// gateSink holds every store until open is closed, and counts the calls.
+type gateSink struct {
+	open  chan struct{}
+	mu    sync.Mutex
+	calls []int
+}
+
+func (g *gateSink) Store(ctx context.Context, recs []record.Record) error {
+	g.mu.Lock()
+	g.calls = append(g.calls, len(recs))
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gateSink) StoreNow(ctx context.Context, recs []record.Record) error {
+	return g.Store(ctx, recs)
+}
+
+func (g *gateSink) seen() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.calls...)
+}
+
+// With the default options the client keeps one call out: what arrives
+// while it is held goes in the next call, all of it (group commit).
+func TestDeliveriesWhileACallIsOutShareTheNext(t *testing.T) {
+	h := newHarness(t)
+	g := &gateSink{open: make(chan struct{})}
+	stop := h.Start(t, g)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 21)
+	go func() { errc <- h.Route.Deliver(ctx, routetest.Records(1, "first", route.GRPC)) }()
+	for len(g.seen()) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the first call never reached the server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 20 {
+		go func() { errc <- h.Route.Deliver(ctx, routetest.Records(1, fmt.Sprintf("next%02d", i), route.GRPC)) }()
+	}
+	time.Sleep(200 * time.Millisecond) // let all 20 reach the client's batcher
+	if got := g.seen(); len(got) != 1 {
+		t.Fatalf("calls while the first was held: %v, want only the first", got)
+	}
+	close(g.open)
+	for range 21 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := g.seen(); len(got) != 2 || got[1] != 20 {
+		t.Fatalf("calls %v, want [1 20]: the 20 deliveries that waited share one call", got)
 	}
 }

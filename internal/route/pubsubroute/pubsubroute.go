@@ -92,7 +92,7 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 type PublisherOptions struct {
 	Topic       string // default DefaultTopic
 	MaxBatch    int    // records per message (default 500)
-	MaxInFlight int    // concurrent publishes (default 4)
+	MaxInFlight int    // concurrent publishes (default 1: group commit, see route.DefaultInFlight)
 }
 
 // Publisher is the ingest side.
@@ -110,7 +110,7 @@ func NewPublisher(c *pubsub.Client, opts PublisherOptions) *Publisher {
 		opts.MaxBatch = 500
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 4
+		opts.MaxInFlight = route.DefaultInFlight
 	}
 	pub := c.Publisher(opts.Topic)
 	// Our batches are already group-committed: send each at once.

@@ -45,7 +45,7 @@ type Producer struct {
 type ProducerOptions struct {
 	Stream      string // default DefaultStream
 	MaxBatch    int    // records per entry (default 500)
-	MaxInFlight int    // concurrent XADDs (default 4): fewer, fuller entries cost both sides less per record
+	MaxInFlight int    // concurrent XADDs (default route.DefaultInFlight): fewer, fuller entries cost both sides less per record
 }
 
 // NewProducer returns the Redis route's ingest side.
@@ -57,7 +57,7 @@ func NewProducer(rdb redis.UniversalClient, opts ProducerOptions) *Producer {
 		opts.MaxBatch = 500
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 4
+		opts.MaxInFlight = route.DefaultInFlight
 	}
 	p := &Producer{rdb: rdb, stream: opts.Stream}
 	p.Batched = route.NewBatched(route.Redis, p.add, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 10 * time.Second}, nil)
