@@ -101,7 +101,7 @@ type PublisherOptions struct {
 // Unavailable, DeadlineExceeded, ... backing off from 100 ms), not through
 // pubsub.Publisher: that one batches messages again, and its bundler and
 // scheduler start a goroutine per bundle, whose stack grows every time
-// (4% of `up`'s CPU under single-record load, for batching our batcher has
+// (3% of `up`'s CPU under single-record load, for batching our batcher has
 // already done).
 type Publisher struct {
 	*route.Batched
