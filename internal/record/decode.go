@@ -476,6 +476,12 @@ func str(raw json.RawMessage) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
+	// A string token alone (encoding/json checked the body; no space after
+	// it) with no escape and valid UTF-8: its value is the bytes between the
+	// quotes, what json.Unmarshal would return, without its reflection.
+	if inner := raw[1 : len(raw)-1]; raw[len(raw)-1] == '"' && bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -451,4 +452,26 @@ func TestSyntheticFlag(t *testing.T) {
 			t.Fatalf("%s: over the wire synthetic=%v, %v", tt.body, back.Synthetic, err)
 		}
 	}
+}
+
+// str's shortcut returns what json.Unmarshal does for every string token:
+// escapes, non-ASCII, invalid UTF-8 (each bad byte becomes U+FFFD), lone
+// surrogates; non-strings are refused.
+func FuzzStr(f *testing.F) {
+	for _, s := range []string{`"Petén"`, `"a\"b"`, `"\u00e9\n"`, `"\ud800"`, "\"bad\xff\xfe\"", `""`, `"ok"`,
+		`"<&>"`, `"\/"`, "\"\u2028\"", `17`, `null`, `"😀"`, "\"\xed\xa0\x80\""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		raw := []byte(token)
+		if !json.Valid(raw) {
+			t.Skip()
+		}
+		got, ok := str(raw)
+		var want string
+		wantOK := len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &want) == nil
+		if ok != wantOK || got != want {
+			t.Fatalf("str(%q) = %q, %v; json.Unmarshal gives %q, %v", token, got, ok, want, wantOK)
+		}
+	})
 }
