@@ -72,63 +72,44 @@ func TestIDTokenSettings(t *testing.T) {
 	}
 }
 
-func TestSinkInterval(t *testing.T) {
+// The tuning variables: each value parsed, each bad one an error that the
+// command using it reports (usageError), the default when unset.
+func TestTuningVariables(t *testing.T) {
+	read := map[string]func(Settings) (any, error){
+		"SINK_INTERVAL":   func(s Settings) (any, error) { return s.SinkInterval, s.SinkErr },
+		"ROUTE_IN_FLIGHT": func(s Settings) (any, error) { return s.RouteInFlight, s.RouteInFlightErr },
+	}
 	cases := []struct {
-		value   string
-		want    time.Duration
-		wantErr bool
+		key, value string
+		want       any
+		wantErr    bool
 	}{
-		{"", sink.DefaultInterval, false},
-		{"0", 0, false},
-		{"40ms", 40 * time.Millisecond, false},
-		{"-5ms", 0, true},
-		{"2s", 0, true},
-		{"soon", 0, true},
+		{"SINK_INTERVAL", "", sink.DefaultInterval, false},
+		{"SINK_INTERVAL", "0", time.Duration(0), false},
+		{"SINK_INTERVAL", "40ms", 40 * time.Millisecond, false},
+		{"SINK_INTERVAL", "-5ms", nil, true},
+		{"SINK_INTERVAL", "2s", nil, true},
+		{"SINK_INTERVAL", "soon", nil, true},
+		{"ROUTE_IN_FLIGHT", "", 0, false}, // each route's own default
+		{"ROUTE_IN_FLIGHT", "1", 1, false},
+		{"ROUTE_IN_FLIGHT", "8", 8, false},
+		{"ROUTE_IN_FLIGHT", "0", nil, true},
+		{"ROUTE_IN_FLIGHT", "65", nil, true},
+		{"ROUTE_IN_FLIGHT", "many", nil, true},
 	}
 	for _, c := range cases {
-		t.Run(c.value, func(t *testing.T) {
-			set := loadSettings(func(k string) string {
-				if k == "SINK_INTERVAL" {
+		t.Run(c.key+"="+c.value, func(t *testing.T) {
+			got, err := read[c.key](loadSettings(func(k string) string {
+				if k == c.key {
 					return c.value
 				}
 				return ""
-			})
-			if (set.SinkErr != nil) != c.wantErr {
-				t.Fatalf("SINK_INTERVAL=%q: error %v, want one: %v", c.value, set.SinkErr, c.wantErr)
+			}))
+			if (err != nil) != c.wantErr {
+				t.Fatalf("%s=%q: error %v, want one: %v", c.key, c.value, err, c.wantErr)
 			}
-			if !c.wantErr && set.SinkInterval != c.want {
-				t.Fatalf("SINK_INTERVAL=%q: %v, want %v", c.value, set.SinkInterval, c.want)
-			}
-		})
-	}
-}
-
-func TestRouteInFlight(t *testing.T) {
-	cases := []struct {
-		value   string
-		want    int
-		wantErr bool
-	}{
-		{"", 0, false}, // each route's own default
-		{"1", 1, false},
-		{"8", 8, false},
-		{"0", 0, true},
-		{"65", 0, true},
-		{"many", 0, true},
-	}
-	for _, c := range cases {
-		t.Run(c.value, func(t *testing.T) {
-			set := loadSettings(func(k string) string {
-				if k == "ROUTE_IN_FLIGHT" {
-					return c.value
-				}
-				return ""
-			})
-			if (set.RouteInFlightErr != nil) != c.wantErr {
-				t.Fatalf("ROUTE_IN_FLIGHT=%q: error %v, want one: %v", c.value, set.RouteInFlightErr, c.wantErr)
-			}
-			if !c.wantErr && set.RouteInFlight != c.want {
-				t.Fatalf("ROUTE_IN_FLIGHT=%q: %d, want %d", c.value, set.RouteInFlight, c.want)
+			if !c.wantErr && got != c.want {
+				t.Fatalf("%s=%q: %v, want %v", c.key, c.value, got, c.want)
 			}
 		})
 	}

@@ -61,20 +61,29 @@ func Connect(ctx context.Context, project, addr string) (*pubsub.Client, error) 
 	return c, nil
 }
 
+// resource is the full name of the topic or subscription id in c's
+// project (kind "topics" or "subscriptions"); a full name stays as it is.
+func resource(c *pubsub.Client, kind, id string) string {
+	if strings.HasPrefix(id, "projects/") {
+		return id
+	}
+	return fmt.Sprintf("projects/%s/%s/%s", c.Project(), kind, id)
+}
+
 // EnsureTopology creates the topic and the subscription when they do not
 // exist (on Google Cloud, Terraform creates them; this is for emulators).
 func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) error {
-	topicName := fmt.Sprintf("projects/%s/topics/%s", c.Project(), topic)
+	topicName := resource(c, "topics", topic)
 	_, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName})
 	if err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("pubsub route: create topic %s: %w", topic, err)
 	}
-	dead := fmt.Sprintf("projects/%s/topics/%s", c.Project(), topic+"-dead-letter")
+	dead := resource(c, "topics", topic+"-dead-letter")
 	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: dead}); err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("pubsub route: create topic %s-dead-letter: %w", topic, err)
 	}
 	_, err = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name:  fmt.Sprintf("projects/%s/subscriptions/%s", c.Project(), sub),
+		Name:  resource(c, "subscriptions", sub),
 		Topic: topicName,
 		// Short: a message held by a worker that died (or pulled by a
 		// stream that was closing) comes back within seconds; a live
@@ -93,12 +102,13 @@ func EnsureTopology(ctx context.Context, c *pubsub.Client, topic, sub string) er
 type PublisherOptions struct {
 	Topic       string // default DefaultTopic
 	MaxBatch    int    // records per message (default 500)
-	MaxInFlight int    // concurrent publishes (default 1: group commit, see route.DefaultInFlight)
+	MaxInFlight int    // concurrent publishes (default route.DefaultInFlight)
 }
 
 // Publisher is the ingest side. Each group-committed batch is one message
 // in one Publish call of the generated client (with its default retries:
-// Unavailable, DeadlineExceeded, ... backing off from 100 ms), not through
+// Unavailable, DeadlineExceeded, ... backing off from 100 ms, within the
+// flush's 15 s), not through
 // pubsub.Publisher: that one batches messages again, and its bundler and
 // scheduler start a goroutine per bundle, whose stack grows every time
 // (3% of `up`'s CPU under single-record load, for batching our batcher has
@@ -120,12 +130,8 @@ func NewPublisher(c *pubsub.Client, opts PublisherOptions) *Publisher {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = route.DefaultInFlight
 	}
-	topic := opts.Topic
-	if !strings.HasPrefix(topic, "projects/") {
-		topic = fmt.Sprintf("projects/%s/topics/%s", c.Project(), topic)
-	}
-	p := &Publisher{c: c, topic: topic}
-	p.Batched = route.NewBatched(route.PubSub, p.publish, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 20 * time.Second}, nil)
+	p := &Publisher{c: c, topic: resource(c, "topics", opts.Topic)}
+	p.Batched = route.NewBatched(route.PubSub, p.publish, batch.Options{MaxItems: opts.MaxBatch, MaxInFlight: opts.MaxInFlight, FlushTimeout: 15 * time.Second}, nil)
 	return p
 }
 
@@ -134,8 +140,6 @@ func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
 	if err != nil {
 		return fmt.Errorf("encode batch: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
 	_, err = p.c.TopicAdminClient.Publish(ctx, &pubsubpb.PublishRequest{
 		Topic:    p.topic,
 		Messages: []*pubsubpb.PubsubMessage{{Data: data, Attributes: map[string]string{"records": strconv.Itoa(len(recs))}}},
@@ -145,10 +149,6 @@ func (p *Publisher) publish(ctx context.Context, recs []record.Record) error {
 	}
 	return nil
 }
-
-// publishTimeout bounds one publish with its retries (what
-// pubsub.Publisher's PublishSettings.Timeout did).
-const publishTimeout = 15 * time.Second
 
 // WorkerOptions tune a worker.
 type WorkerOptions struct {
